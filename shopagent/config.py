@@ -1,0 +1,85 @@
+"""Process settings: the one place configuration is read (environment and `.env`), once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Strategy = Literal["pgvector_primary", "chroma_primary", "hybrid"]
+STRATEGIES: tuple[Strategy, ...] = ("pgvector_primary", "chroma_primary", "hybrid")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; documented one by one in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Database: unset DATABASE_URL means the embedded PostgreSQL (pgserver) in PG_DATA_DIR.
+    database_url: SecretStr | None = None
+    pg_data_dir: Path = PROJECT_ROOT / ".data" / "pg"
+    db_pool_min_size: int = Field(1, ge=1)
+    db_pool_max_size: int = Field(8, ge=1)
+    hnsw_ef_search: int = Field(100, ge=10, le=1000)
+
+    # Embeddings
+    embedding_provider: Literal["local", "ollama"] = "local"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_max_seq_length: int = Field(128, ge=16, le=512)
+    embedding_quantize: bool = True
+    embedding_batch_size: int = Field(64, ge=1)
+    ollama_base_url: str | None = None
+    ollama_api_model_embedding: str = "nomic-embed-text"
+    ollama_chat_model: str | None = None
+    ollama_timeout_s: float = Field(30.0, gt=0)
+
+    # Retrieval
+    use_pgvector: bool = True
+    product_search_strategy: Strategy = "hybrid"
+    pgvector_similarity_threshold: float = Field(0.35, ge=-1.0, le=1.0)
+    chroma_similarity_threshold: float = Field(0.35, ge=-1.0, le=1.0)
+    # Products above this relaxed floor are shown as "weaker matches" instead of "nothing found".
+    relaxed_similarity_floor: float = Field(0.2, ge=-1.0, le=1.0)
+    min_results_before_fallback: int = Field(1, ge=0)
+    search_k: int = Field(10, ge=1, le=100)
+    chroma_persist_dir: Path = PROJECT_ROOT / ".data" / "chroma"
+    chroma_collection: str = "products"
+
+    # HTTP
+    port: int = Field(8000, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    max_message_chars: int = Field(2000, ge=1)
+
+    # LangSmith (off by default)
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_endpoint: str | None = None
+    langsmith_project: str = "shopagent"
+    langsmith_hide_inputs: bool = False
+    langsmith_flush_timeout_s: float = Field(2.0, gt=0)
+    pseudonym_salt: SecretStr = SecretStr("shopagent")
+
+    @field_validator(
+        "database_url", "ollama_base_url", "ollama_chat_model", "langsmith_endpoint", "langsmith_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """Treat `FOO=` in .env as unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when an Ollama chat model is configured."""
+        return bool(self.ollama_base_url and self.ollama_chat_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings, read once."""
+    return Settings()

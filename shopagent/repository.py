@@ -1,0 +1,362 @@
+"""All catalog SQL in one place. Every value is a bound parameter; filters map a closed set of
+fields to fixed SQL fragments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from shopagent.models import Hit, SearchFilters
+
+PRODUCT_COLUMNS = (
+    "id", "name", "description", "bullet_points", "brand", "color", "category", "price",
+    "rating", "rating_count", "in_stock", "is_book", "image_url", "attributes",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    """A product as stored; `embedding` is None when it was not (re-)embedded in this write."""
+
+    id: str
+    name: str
+    description: str
+    bullet_points: list[str]
+    brand: str | None
+    color: str | None
+    category: list[str]
+    price: float | None
+    rating: float | None
+    rating_count: int | None
+    in_stock: bool
+    is_book: bool
+    image_url: str | None
+    attributes: dict[str, Any]
+    embedded_text: str
+    content_hash: str
+    embedding: Sequence[float] | None = None
+    embedding_model: str | None = None
+    embedding_version: str | None = None
+
+
+def _like_patterns(values: Iterable[str]) -> list[str]:
+    """Case-insensitive substring LIKE patterns with LIKE metacharacters escaped."""
+    out = []
+    for v in values:
+        escaped = v.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        out.append(f"%{escaped}%")
+    return out
+
+
+def filter_clause(filters: SearchFilters, params: dict[str, Any]) -> sql.Composable:
+    """WHERE fragments for `filters` (AND-ed), adding their bound values to `params`."""
+    parts: list[sql.Composable] = []
+    if filters.price_min is not None:
+        params["price_min"] = filters.price_min
+        parts.append(sql.SQL("price >= %(price_min)s"))
+    if filters.price_max is not None:
+        params["price_max"] = filters.price_max
+        parts.append(sql.SQL("price <= %(price_max)s"))
+    if filters.brands:
+        params["brands"] = [b.lower() for b in filters.brands]
+        parts.append(sql.SQL("lower(brand) = ANY(%(brands)s)"))
+    if filters.categories:
+        params["categories"] = _like_patterns(filters.categories)
+        parts.append(sql.SQL("lower(array_to_string(category, ' > ')) LIKE ANY(%(categories)s)"))
+    if filters.colors:
+        params["colors"] = _like_patterns(filters.colors)
+        parts.append(sql.SQL("lower(color) LIKE ANY(%(colors)s)"))
+    if filters.in_stock is not None:
+        params["in_stock"] = filters.in_stock
+        parts.append(sql.SQL("in_stock = %(in_stock)s"))
+    if filters.exclude_terms:
+        # A product is excluded when its *name* carries the negated term: descriptions often say
+        # "no laces needed", which is exactly what the shopper wants.
+        params["exclude_terms"] = " ".join(filters.exclude_terms)
+        parts.append(
+            sql.SQL(
+                "NOT (name_tsv @@ (SELECT coalesce(to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')),"
+                " ''::tsquery) FROM unnest(to_tsvector('english', %(exclude_terms)s))))"
+            )
+        )
+    if filters.exclude_ids:
+        params["exclude_ids"] = list(filters.exclude_ids)
+        parts.append(sql.SQL("id <> ALL(%(exclude_ids)s)"))
+    if not parts:
+        return sql.SQL("TRUE")
+    return sql.SQL(" AND ").join(parts)
+
+
+# ---------------------------------------------------------------- schema facts
+
+
+def embedding_column_dimension(conn: psycopg.Connection) -> int | None:
+    """The dimension of products.embedding, or None before migrations."""
+    row = conn.execute(
+        """SELECT atttypmod FROM pg_attribute
+           WHERE attrelid = to_regclass('products') AND attname = 'embedding' AND NOT attisdropped"""
+    ).fetchone()
+    return int(_first(row)) if row and _first(row) > 0 else None
+
+
+def reset_embedding_column(conn: psycopg.Connection, dim: int) -> None:
+    """Re-create products.embedding as vector(dim): drops stored vectors and the HNSW index, rebuilds it."""
+    with conn.transaction():
+        conn.execute("DROP INDEX IF EXISTS products_embedding_hnsw")
+        conn.execute(
+            sql.SQL("ALTER TABLE products ALTER COLUMN embedding TYPE vector({}) USING NULL").format(
+                sql.Literal(int(dim))
+            )
+        )
+        conn.execute("UPDATE products SET content_hash = '', embedding_model = NULL")
+        conn.execute(
+            "CREATE INDEX products_embedding_hnsw ON products USING hnsw (embedding vector_cosine_ops)"
+            " WITH (m = 16, ef_construction = 64)"
+        )
+
+
+def _first(row: Any) -> Any:
+    """First value of a dict or tuple row."""
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+# ---------------------------------------------------------------- writes
+
+
+def stored_hashes(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+    """id -> (content hash, has a fresh embedding) for the ids that exist."""
+    rows = conn.execute(
+        "SELECT id, content_hash, (embedding IS NOT NULL AND NOT embedding_stale) AS fresh"
+        " FROM products WHERE id = ANY(%s)",
+        (list(ids),),
+    ).fetchall()
+    return {r["id"]: (r["content_hash"], r["fresh"]) for r in rows}
+
+
+_UPSERT = """
+INSERT INTO products (id, name, description, bullet_points, brand, color, category, price, rating,
+    rating_count, in_stock, is_book, image_url, attributes, embedded_text, content_hash,
+    embedding, embedding_model, embedding_version)
+VALUES (%(id)s, %(name)s, %(description)s, %(bullet_points)s, %(brand)s, %(color)s, %(category)s,
+    %(price)s, %(rating)s, %(rating_count)s, %(in_stock)s, %(is_book)s, %(image_url)s,
+    %(attributes)s, %(embedded_text)s, %(content_hash)s, %(embedding)s, %(embedding_model)s,
+    %(embedding_version)s)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, description = EXCLUDED.description,
+    bullet_points = EXCLUDED.bullet_points, brand = EXCLUDED.brand, color = EXCLUDED.color,
+    category = EXCLUDED.category, price = EXCLUDED.price, rating = EXCLUDED.rating,
+    rating_count = EXCLUDED.rating_count, in_stock = EXCLUDED.in_stock, is_book = EXCLUDED.is_book,
+    image_url = EXCLUDED.image_url, attributes = EXCLUDED.attributes,
+    embedded_text = EXCLUDED.embedded_text,
+    content_hash = EXCLUDED.content_hash,
+    embedding = coalesce(EXCLUDED.embedding, products.embedding),
+    embedding_model = coalesce(EXCLUDED.embedding_model, products.embedding_model),
+    embedding_version = coalesce(EXCLUDED.embedding_version, products.embedding_version)
+-- Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
+WHERE EXCLUDED.embedding IS NOT NULL
+   OR (products.name, products.description, products.bullet_points, products.brand, products.color,
+       products.category, products.price, products.rating, products.rating_count, products.in_stock,
+       products.is_book, products.image_url, products.attributes, products.embedded_text,
+       products.content_hash)
+      IS DISTINCT FROM
+      (EXCLUDED.name, EXCLUDED.description, EXCLUDED.bullet_points, EXCLUDED.brand, EXCLUDED.color,
+       EXCLUDED.category, EXCLUDED.price, EXCLUDED.rating, EXCLUDED.rating_count, EXCLUDED.in_stock,
+       EXCLUDED.is_book, EXCLUDED.image_url, EXCLUDED.attributes, EXCLUDED.embedded_text,
+       EXCLUDED.content_hash)
+RETURNING (xmax = 0) AS inserted
+"""
+
+
+def upsert_products(conn: psycopg.Connection, rows: Sequence[ProductRow]) -> tuple[int, int]:
+    """Insert or update a batch in one transaction; return (inserted, updated). Unchanged rows count
+    as neither."""
+    params = []
+    for r in rows:
+        p = dict(r.__dict__)
+        p["attributes"] = Jsonb(r.attributes)
+        p["embedding"] = np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None
+        params.append(p)
+    inserted = updated = 0
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_UPSERT, params, returning=True)
+        while True:
+            if (row := cur.fetchone()) is not None:
+                inserted += row["inserted"]
+                updated += not row["inserted"]
+            if not cur.nextset():
+                break
+    return inserted, updated
+
+
+def write_embeddings(
+    conn: psycopg.Connection, items: Sequence[tuple[str, Sequence[float]]], model: str, version: str
+) -> int:
+    """Set vectors for existing products (migration from Chroma); return rows updated."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE products SET embedding = %s, embedding_model = %s, embedding_version = %s WHERE id = %s",
+            [(np.asarray(v, dtype=np.float32), model, version, pid) for pid, v in items],
+        )
+        return cur.rowcount
+
+
+def coverage(conn: psycopg.Connection) -> dict[str, Any]:
+    """The embedding_coverage view as a dict."""
+    row = conn.execute("SELECT * FROM embedding_coverage").fetchone()
+    return dict(row) if row else {}
+
+
+# ---------------------------------------------------------------- reads
+
+
+def vector_search(
+    conn: psycopg.Connection,
+    embedding: Sequence[float],
+    k: int,
+    filters: SearchFilters = SearchFilters(),
+    threshold: float | None = None,
+) -> list[Hit]:
+    """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`."""
+    params: dict[str, Any] = {"q": np.asarray(embedding, dtype=np.float32), "k": int(k)}
+    params["threshold"] = -1.0 if threshold is None else float(threshold)
+    # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of
+    # order, so the outer query re-sorts (pgvector's documented pattern).
+    query = sql.SQL(
+        """WITH nearest AS MATERIALIZED (
+               SELECT id, name, price, brand, embedding <=> %(q)s AS distance
+               FROM products
+               WHERE embedding IS NOT NULL AND {where}
+               ORDER BY embedding <=> %(q)s
+               LIMIT %(k)s)
+           SELECT id, name, price, brand, 1 - distance AS similarity
+           FROM nearest WHERE 1 - distance >= %(threshold)s
+           ORDER BY distance, id"""
+    ).format(where=filter_clause(filters, params))
+    rows = conn.execute(query, params).fetchall()
+    return [
+        Hit(r["id"], float(r["similarity"]), "pgvector", i + 1, r["name"], r["price"], r["brand"], float(r["similarity"]))
+        for i, r in enumerate(rows)
+    ]
+
+
+def explain_vector_search(conn: psycopg.Connection, embedding: Sequence[float], k: int) -> str:
+    """EXPLAIN of the unfiltered top-k query (to prove the HNSW index is used)."""
+    params: dict[str, Any] = {"q": np.asarray(embedding, dtype=np.float32), "k": int(k)}
+    rows = conn.execute(
+        "EXPLAIN SELECT id FROM products WHERE embedding IS NOT NULL"
+        " ORDER BY embedding <=> %(q)s LIMIT %(k)s",
+        params,
+    ).fetchall()
+    return "\n".join(_first(r) for r in rows)
+
+
+def fulltext_search(
+    conn: psycopg.Connection, text: str, k: int, filters: SearchFilters = SearchFilters()
+) -> list[Hit]:
+    """Top-k by weighted full-text rank; any query term may match (OR), more matches rank higher."""
+    params: dict[str, Any] = {"text": text, "k": int(k)}
+    query = sql.SQL(
+        """WITH q AS (
+               SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS tsq
+               FROM unnest(to_tsvector('english', %(text)s)))
+           SELECT p.id, p.name, p.price, p.brand,
+                  ts_rank_cd('{{0.1, 0.3, 0.5, 1.0}}', p.search_tsv, q.tsq, 1) AS rank_score
+           FROM products p, q
+           WHERE q.tsq IS NOT NULL AND p.search_tsv @@ q.tsq AND {where}
+           ORDER BY rank_score DESC, p.id
+           LIMIT %(k)s"""
+    ).format(where=filter_clause(filters, params))
+    rows = conn.execute(query, params).fetchall()
+    return [
+        Hit(r["id"], float(r["rank_score"]), "fulltext", i + 1, r["name"], r["price"], r["brand"])
+        for i, r in enumerate(rows)
+    ]
+
+
+def get_products(conn: psycopg.Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Full product rows for `ids`, in the order given; unknown ids are skipped."""
+    rows = conn.execute(
+        """SELECT id, name, description, bullet_points, brand, color, category, price, rating,
+                  rating_count, in_stock, is_book, image_url, attributes
+           FROM products WHERE id = ANY(%s)""",
+        (list(ids),),
+    ).fetchall()
+    by_id = {r["id"]: r for r in rows}
+    return [dict(by_id[i]) for i in ids if i in by_id]
+
+
+def get_embeddings(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Stored vectors for `ids` (those that have one)."""
+    rows = conn.execute(
+        "SELECT id, embedding FROM products WHERE id = ANY(%s) AND embedding IS NOT NULL", (list(ids),)
+    ).fetchall()
+    return {r["id"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
+
+
+def neighbours_with_vectors(
+    conn: psycopg.Connection, product_id: str, k: int, filters: SearchFilters = SearchFilters()
+) -> list[tuple[Hit, np.ndarray]]:
+    """Nearest products to a stored product (itself excluded), with their vectors (for MMR)."""
+    params: dict[str, Any] = {"pid": product_id, "k": int(k)}
+    query = sql.SQL(
+        """WITH src AS (SELECT embedding FROM products WHERE id = %(pid)s AND embedding IS NOT NULL),
+           nearest AS MATERIALIZED (
+               SELECT p.id, p.name, p.price, p.brand, p.embedding, p.embedding <=> src.embedding AS distance
+               FROM products p, src
+               WHERE p.id <> %(pid)s AND p.embedding IS NOT NULL AND {where}
+               ORDER BY p.embedding <=> src.embedding
+               LIMIT %(k)s)
+           SELECT * FROM nearest ORDER BY distance, id"""
+    ).format(where=filter_clause(filters, params))
+    rows = conn.execute(query, params).fetchall()
+    return [
+        (
+            Hit(r["id"], 1 - float(r["distance"]), "pgvector", i + 1, r["name"], r["price"], r["brand"], 1 - float(r["distance"])),
+            np.asarray(r["embedding"], dtype=np.float32),
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+def brand_counts(conn: psycopg.Connection, min_products: int = 1) -> dict[str, int]:
+    """Catalog brands (lower-case) with their product counts, for query understanding."""
+    rows = conn.execute(
+        "SELECT lower(brand) AS brand, count(*) AS n FROM products WHERE coalesce(brand, '') <> ''"
+        " GROUP BY 1 HAVING count(*) >= %s",
+        (min_products,),
+    ).fetchall()
+    return {r["brand"]: r["n"] for r in rows}
+
+
+def category_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Every category path element (lower-case) with its product count."""
+    rows = conn.execute(
+        "SELECT lower(c) AS category, count(*) AS n FROM products, unnest(category) c GROUP BY 1"
+    ).fetchall()
+    return {r["category"]: r["n"] for r in rows}
+
+
+def all_product_ids(conn: psycopg.Connection) -> list[str]:
+    """Every product id (ordered)."""
+    return [r["id"] for r in conn.execute("SELECT id FROM products ORDER BY id").fetchall()]
+
+
+def products_for_export(conn: psycopg.Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows with vector, text and filterable fields, for keeping Chroma in step."""
+    rows = conn.execute(
+        """SELECT id, name, brand, color, category, price, in_stock, embedded_text, embedding, embedding_model
+           FROM products WHERE id = ANY(%s) AND embedding IS NOT NULL""",
+        (list(ids),),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def ping(conn: psycopg.Connection) -> bool:
+    """True if the database answers."""
+    return conn.execute("SELECT 1 AS ok").fetchone() is not None
