@@ -65,7 +65,7 @@ class LocalMiniLMEmbeddings(Embeddings):
         self._model = model
         self._batch_size = batch_size
         self.model_name = "all-MiniLM-L6-v2" + ("-int8" if quantize else "")
-        self.dimension = int(model.get_sentence_embedding_dimension() or 384)
+        self.dimension = int(model.get_embedding_dimension() or 384)
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> list[list[float]]:
         """Encode in length-sorted batches, returned in input order."""

@@ -216,6 +216,8 @@ def ingest(
             on_batch([r for r in final if r.embedding is not None])
         if progress is not None:
             progress(len(raw_batch))
+    if summary.inserted or summary.updated:
+        repository.analyze(conn)
     summary.seconds = time.perf_counter() - started
     summary.coverage_pct = float(repository.coverage(conn).get("coverage_pct") or 0.0)
     return summary

@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shopagent.models import Hit, SearchFilters
+from shopagent.query import exclusion_patterns
 
 PRODUCT_COLUMNS = (
     "id", "name", "description", "bullet_points", "brand", "color", "category", "price",
@@ -75,14 +76,14 @@ def filter_clause(filters: SearchFilters, params: dict[str, Any]) -> sql.Composa
     if filters.in_stock is not None:
         params["in_stock"] = filters.in_stock
         parts.append(sql.SQL("in_stock = %(in_stock)s"))
-    if filters.exclude_terms:
-        # A product is excluded when its *name* carries the negated term: descriptions often say
-        # "no laces needed", which is exactly what the shopper wants.
-        params["exclude_terms"] = " ".join(filters.exclude_terms)
+    for i, term in enumerate(filters.exclude_terms):
+        # Excluded when the *name* mentions the negated term, unless the name negates it too
+        # ("Belt without Buckle" is what "belt without buckle" wants). Twin: query.name_is_excluded.
+        mention, negated = exclusion_patterns(term, boundary=r"\y")
+        params[f"ex_m{i}"], params[f"ex_n{i}"] = mention, negated
         parts.append(
-            sql.SQL(
-                "NOT (name_tsv @@ (SELECT coalesce(to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')),"
-                " ''::tsquery) FROM unnest(to_tsvector('english', %(exclude_terms)s))))"
+            sql.SQL("NOT (name ~* {m} AND name !~* {n})").format(
+                m=sql.Placeholder(f"ex_m{i}"), n=sql.Placeholder(f"ex_n{i}")
             )
         )
     if filters.exclude_ids:
@@ -245,28 +246,40 @@ def vector_search(
     ]
 
 
-def explain_vector_search(conn: psycopg.Connection, embedding: Sequence[float], k: int) -> str:
-    """EXPLAIN of the unfiltered top-k query (to prove the HNSW index is used)."""
+def explain_vector_search(
+    conn: psycopg.Connection, embedding: Sequence[float], k: int, *, no_seqscan: bool = False
+) -> str:
+    """EXPLAIN of the top-k query. On a small table the planner rightly prefers a sequential scan;
+    `no_seqscan` shows the plan it takes when the table is large enough for the index to pay."""
     params: dict[str, Any] = {"q": np.asarray(embedding, dtype=np.float32), "k": int(k)}
-    rows = conn.execute(
-        "EXPLAIN SELECT id FROM products WHERE embedding IS NOT NULL"
-        " ORDER BY embedding <=> %(q)s LIMIT %(k)s",
-        params,
-    ).fetchall()
+    with conn.transaction():
+        if no_seqscan:
+            conn.execute("SET LOCAL enable_seqscan = off")
+        rows = conn.execute(
+            "EXPLAIN SELECT id FROM products WHERE embedding IS NOT NULL"
+            " ORDER BY embedding <=> %(q)s LIMIT %(k)s",
+            params,
+        ).fetchall()
     return "\n".join(_first(r) for r in rows)
+
+
+def analyze(conn: psycopg.Connection) -> None:
+    """Refresh planner statistics after a bulk load."""
+    conn.execute("ANALYZE products")
 
 
 def fulltext_search(
     conn: psycopg.Connection, text: str, k: int, filters: SearchFilters = SearchFilters()
 ) -> list[Hit]:
-    """Top-k by weighted full-text rank; any query term may match (OR), more matches rank higher."""
+    """Top-k by weighted full-text rank (ts_rank, no length normalisation: measured best on the
+    sample queries); any query term may match (OR), more matched terms and fields rank higher."""
     params: dict[str, Any] = {"text": text, "k": int(k)}
     query = sql.SQL(
         """WITH q AS (
                SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS tsq
                FROM unnest(to_tsvector('english', %(text)s)))
            SELECT p.id, p.name, p.price, p.brand,
-                  ts_rank_cd('{{0.1, 0.3, 0.5, 1.0}}', p.search_tsv, q.tsq, 1) AS rank_score
+                  ts_rank('{{0.1, 0.3, 0.5, 1.0}}', p.search_tsv, q.tsq) AS rank_score
            FROM products p, q
            WHERE q.tsq IS NOT NULL AND p.search_tsv @@ q.tsq AND {where}
            ORDER BY rank_score DESC, p.id
@@ -360,3 +373,26 @@ def products_for_export(conn: psycopg.Connection, ids: Sequence[str]) -> list[di
 def ping(conn: psycopg.Connection) -> bool:
     """True if the database answers."""
     return conn.execute("SELECT 1 AS ok").fetchone() is not None
+
+
+# ---------------------------------------------------------------- Chroma -> pgvector migration
+
+
+def extension_status(conn: psycopg.Connection, name: str) -> tuple[str | None, bool]:
+    """(installed version or None, whether the server can install it) of a PostgreSQL extension."""
+    row = conn.execute(
+        "SELECT installed_version, true AS available FROM pg_available_extensions WHERE name = %s", (name,)
+    ).fetchone()
+    return (row["installed_version"], True) if row else (None, False)
+
+
+def migration_states(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """id -> {embedding (array or None), embedding_model, embedding_stale, embedded_text} for existing ids."""
+    rows = conn.execute(
+        "SELECT id, embedding, embedding_model, embedding_stale, embedded_text FROM products WHERE id = ANY(%s)",
+        (list(ids),),
+    ).fetchall()
+    return {
+        r["id"]: {**r, "embedding": None if r["embedding"] is None else np.asarray(r["embedding"], dtype=np.float32)}
+        for r in rows
+    }

@@ -1,5 +1,4 @@
--- Full-text search: one weighted tsvector (name A, brand/category B, bullets C, description D),
--- and a name-only tsvector used to exclude products whose name carries a negated term.
+-- Full-text search: one weighted tsvector (name A, brand/category B, bullets C, description D).
 CREATE OR REPLACE FUNCTION products_search_document(
     p_name text, p_brand text, p_category text[], p_color text, p_bullets text[], p_description text
 ) RETURNS tsvector
@@ -16,5 +15,3 @@ ALTER TABLE products ADD COLUMN IF NOT EXISTS search_tsv tsvector
     GENERATED ALWAYS AS (
         products_search_document(name, brand, category, color, bullet_points, description)
     ) STORED;
-ALTER TABLE products ADD COLUMN IF NOT EXISTS name_tsv tsvector
-    GENERATED ALWAYS AS (to_tsvector('english', coalesce(name, ''))) STORED;

@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CATALOG ?= data/esci-us/products.jsonl.gz
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test install load serve chat lint bench eval studio clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: here it takes the local CPU wheel (see README for other machines).
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Load the sample catalog (embeds only new/changed products), then serve the chat API on PORT.
+run: $(STAMP) load serve
+
+load: $(STAMP)
+	$(BIN)/python scripts/ingest.py --catalog $(CATALOG) --stores pgvector,chroma
+
+serve: $(STAMP)
+	$(BIN)/python -m agent serve
+
+chat: $(STAMP)
+	$(BIN)/python -m agent chat
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_search.py
+	$(BIN)/python scripts/bench_agent.py
+
+eval: $(STAMP)
+	mkdir -p reports
+	$(BIN)/python scripts/evaluate.py --queries data/esci-us/queries.tsv --labels data/esci-us/labels.tsv \
+		--strategy all --output reports/eval.json --markdown reports/eval.md --plot reports/eval.png
+
+studio: $(STAMP)
+	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true \
+		$(BIN)/langgraph dev --no-browser --port $${STUDIO_PORT:-2025}
+
+clean:
+	rm -rf $(VENV) .data

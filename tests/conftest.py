@@ -1,0 +1,139 @@
+"""Shared fixtures: a real embedded PostgreSQL (pgvector) with per-session databases, a real
+Chroma directory, the real MiniLM model, and a slice of the sample catalog loaded into both."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from pydantic import SecretStr
+
+from shopagent import db
+from shopagent.bootstrap import Services, build_services
+from shopagent.config import PROJECT_ROOT, Settings
+from shopagent.embeddings import LocalMiniLMEmbeddings, embedding_model_name
+from shopagent.evaluation import load_labels, load_queries
+from shopagent.ingest import ingest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+
+DATA = PROJECT_ROOT / "data" / "esci-us"
+# Queries whose judged products are always in the test slice (real shopper queries).
+SLICE_QUERY_IDS = ("q013", "q024", "q008", "q003", "q018")
+SLICE_EXTRA = 250
+
+
+def read_products() -> list[dict[str, Any]]:
+    """The whole sample catalog (raw records)."""
+    with gzip.open(DATA / "products.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="session")
+def catalog_slice() -> list[dict[str, Any]]:
+    """~450 real products: every judged product of SLICE_QUERY_IDS plus the first SLICE_EXTRA."""
+    products = read_products()
+    labels = load_labels(DATA / "labels.tsv")
+    wanted = {pid for q in SLICE_QUERY_IDS for pid in labels.get(q, {})}
+    chosen = [p for p in products if p["product_id"] in wanted]
+    seen = {p["product_id"] for p in chosen}
+    chosen += [p for p in products[:SLICE_EXTRA] if p["product_id"] not in seen]
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def queries() -> dict[str, str]:
+    """The shared queries."""
+    return load_queries(DATA / "queries.tsv")
+
+
+@pytest.fixture(scope="session")
+def labels() -> dict[str, dict[str, int]]:
+    """The shared judgements."""
+    return load_labels(DATA / "labels.tsv")
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> str:
+    """DSN of the embedded test server (its own data dir), or TEST_DATABASE_URL."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        return url
+    return db.start_embedded_server(PROJECT_ROOT / ".data" / "test-pg")
+
+
+@pytest.fixture(scope="session")
+def make_database(server_dsn: str) -> Iterator[Callable[[], str]]:
+    """Factory of fresh, uniquely named databases (dropped at the end of the session)."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"shopagent_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        params = psycopg.conninfo.conninfo_to_dict(server_dsn)
+        params["dbname"] = name
+        return psycopg.conninfo.make_conninfo(**params)
+
+    yield make
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> LocalMiniLMEmbeddings:
+    """The real packaged MiniLM, loaded once."""
+    return LocalMiniLMEmbeddings()
+
+
+def make_settings(dsn: str, chroma_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests: no .env, explicit database and Chroma directory."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=SecretStr(dsn),
+        chroma_persist_dir=chroma_dir,
+        chroma_collection=f"test_{uuid.uuid4().hex[:8]}",
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def loaded_settings(
+    make_database: Callable[[], str],
+    tmp_path_factory: pytest.TempPathFactory,
+    embeddings: LocalMiniLMEmbeddings,
+    catalog_slice: list[dict[str, Any]],
+) -> Settings:
+    """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
+    settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
+    from shopagent.bootstrap import prepare_database
+    from shopagent.chroma_store import ChromaStore
+
+    chroma = ChromaStore.from_settings(settings, embeddings)
+    with prepare_database(settings, embeddings) as conn:
+        summary = ingest(
+            conn, embeddings, embedding_model_name(settings, embeddings), catalog_slice,
+            batch_size=128, on_batch=chroma.upsert_rows,
+        )  # fmt: skip
+    assert summary.errors == 0 and summary.embedded == len(catalog_slice)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> Iterator[Services]:
+    """Search services over the loaded slice (the session's model, not a second copy)."""
+    svc = build_services(loaded_settings, embeddings)
+    yield svc
+    svc.close()
