@@ -146,12 +146,25 @@ def extract_negations(text: str) -> tuple[list[str], str]:
     def keep(m: re.Match[str]) -> str:
         word = m.group(0).split()[0].lower()
         phrase = m.group(1).strip(" ,.;")
-        if word in _NOT_NEGATIONS and phrase.split()[0].lower() in _NOT_NEGATIONS[word]:
+        words = phrase.split()
+        if word in _NOT_NEGATIONS and words[0].lower() in _NOT_NEGATIONS[word]:
             return m.group(0)
+        # Two words are negated only at the end of the query ("without glass beads"); with more
+        # words after them the second starts what is wanted ("without prejudice shirt" -> "shirt").
+        if len(words) == 2 and re.search(r"\w", m.string[m.end() :]):
+            terms.append(words[0])
+            return f" {words[1]} "
         terms.append(phrase)
         return " "
 
-    text = _NEGATION.sub(keep, text)
+    rest = _NEGATION.sub(keep, text)
+    # "listen without prejudice shirt": when a two-word negation would leave a single word to
+    # search for, its last word is what is wanted (a product type), not part of the negation.
+    if len(terms) == 1 and len(terms[0].split()) == 2 and len(rest.split()) <= 1:
+        negated, wanted = terms[0].split()
+        terms[0] = negated
+        rest = f"{rest} {wanted}"
+    text = rest
     text = _LIBRE_DE.sub(lambda m: f"{m.group(1)} free", text)
     return [t for t in terms if t], text
 

@@ -1,0 +1,65 @@
+"""`python -m agent serve` runs the HTTP API; `python -m agent chat` is a terminal chat."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import uuid
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Serve the API with uvicorn on settings.host:settings.port (overridable)."""
+    import uvicorn
+
+    from agent.api import create_app
+    from shopagent.config import get_settings
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_level=args.log_level.lower())  # fmt: skip
+
+
+def chat(args: argparse.Namespace) -> None:
+    """Read messages from stdin and print the agent's answers (same graph and memory as the API)."""
+    from fastapi.testclient import TestClient
+
+    from agent.api import create_app
+
+    session = args.session or uuid.uuid4().hex
+    with TestClient(create_app()) as client:
+        sys.stdout.write(f"session {session} — empty line or Ctrl-D to quit\n")
+        while True:
+            try:
+                message = input("you> ").strip()
+            except EOFError:
+                break
+            if not message:
+                break
+            r = client.post("/api/v1/chat/message",
+                            json={"user_id": args.user, "message": message, "session_id": session})  # fmt: skip
+            body = r.json()
+            text = body["response"] if r.status_code == 200 else f"[{r.status_code}] {body.get('detail')}"
+            sys.stdout.write(f"agent> {text}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m agent", description="shopagent product agent")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="run the HTTP API (docs at /docs)")
+    p_serve.add_argument("--host", help="default: settings.host")
+    p_serve.add_argument("--port", type=int, help="default: settings.port")
+    p_serve.set_defaults(func=serve)
+    p_chat = sub.add_parser("chat", help="chat in the terminal")
+    p_chat.add_argument("--user", default="terminal", help="user id (sessions belong to a user)")
+    p_chat.add_argument("--session", help="continue this session id")
+    p_chat.set_defaults(func=chat)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

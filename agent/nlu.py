@@ -1,0 +1,306 @@
+"""Deterministic message understanding (English and Spanish): intent, references to shown products
+("the second one", "1 and 3"), and filters (price, brand and category known to the catalog, colour,
+stock, negations). Builds on `shopagent.query.parse_query`; no network, no model calls."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from shopagent.models import SearchFilters
+from shopagent.query import detect_language, extract_negations, extract_price, parse_query, translate_es
+
+# ---------------------------------------------------------------- intent cues
+
+_GREETING = re.compile(
+    r"^\s*(hi|hello|hey|hiya|good\s+(morning|afternoon|evening)|hola|buenas|buenos\s+d[ií]as|buenas\s+(tardes|noches)|"
+    r"thanks|thank\s+you|gracias|muchas\s+gracias)(\s+there)?[\s!.,]*$",
+    re.I,
+)
+_HELP = re.compile(
+    r"\b(help|what\s+can\s+you\s+do|how\s+does\s+this\s+work|what\s+do\s+you\s+do|ayuda|ay[uú]dame|"
+    r"qu[eé]\s+puedes\s+hacer|c[oó]mo\s+funciona)\b",
+    re.I,
+)
+_COMPARE = re.compile(
+    r"\b(compare|comparison|versus|vs\.?|difference\s+between|which\s+(one\s+)?is\s+better|compar[ae]r?|compara|"
+    r"comparaci[oó]n|diferencias?\s+entre|cu[aá]l\s+es\s+mejor)\b",
+    re.I,
+)
+_SIMILAR = re.compile(
+    r"\b(similar|more\s+like|like\s+(the|that|this|#?\d|it)|alike|resembl\w*|parecid[oa]s?|similares|"
+    r"(otros|otras|m[aá]s)\s+como)\b",
+    re.I,
+)
+_DETAILS = re.compile(
+    r"\b(tell\s+me\s+(more|about)|more\s+(about|info|information|details)|details?|describe|what\s+about|"
+    r"info(rmation)?\s+(on|about)|specs?|m[aá]s\s+(sobre|info|informaci[oó]n|detalles)|detalles|"
+    r"cu[eé]ntame|h[aá]blame|dime\s+m[aá]s|informaci[oó]n|descr[ií]beme)\b",
+    re.I,
+)
+_OUT_OF_SCOPE = re.compile(
+    r"\b(weather|joke|news|president|capital\s+of|poem|homework|bitcoin|football|soccer\s+score|politics|"
+    r"meaning\s+of\s+life|who\s+(won|is\s+the)|what\s+time\s+is\s+it|el\s+tiempo|qu[eé]\s+tiempo|chiste|noticias|"
+    r"presidente|capital\s+de|poema|pol[ií]tica|qui[eé]n\s+gan[oó]|qu[eé]\s+hora\s+es)\b",
+    re.I,
+)
+_CHEAPER = re.compile(
+    r"\b(cheaper|less\s+expensive|lower\s+price|more\s+affordable|budget|m[aá]s\s+barat[oa]s?|m[aá]s\s+econ[oó]mic[oa]s?|"
+    r"menos\s+car[oa]s?)\b",
+    re.I,
+)
+_PRICIER = re.compile(r"\b(more\s+expensive|pricier|higher\s+end|premium|m[aá]s\s+car[oa]s?)\b", re.I)
+_ONLY = re.compile(
+    r"\b(?:only|just|solo|s[oó]lo|solamente|from|by|de\s+la\s+marca|brand|marca)\s+([\w'&.-]+(?:\s+[\w'&.-]+){0,2})",
+    re.I,
+)
+_CATEGORY_CUE = re.compile(r"\b(?:category|categor[ií]a)\s+(?:of\s+|de\s+)?([\w' &-]+)", re.I)
+# An explicit follow-up word: with one, leftover words narrow the previous search instead of starting anew.
+_REFINE_CUE = re.compile(r"\b(only|just|without|instead|but|solo|s[oó]lo|solamente|sin|pero|en\s+vez)\b", re.I)
+# Words that carry no product meaning in a follow-up ("cheaper ones please").
+_FOLLOWUP_FILLER = re.compile(
+    r"\b(show|me|ones?|those|them|these|it|please|something|anything|options?|items?|products?|instead|but|and|"
+    r"any|some|with|the|a|an|in|of|what|about|how|i|want|need|muestra|mu[eé]strame|los|las|unos|unas|algo|"
+    r"opciones|productos|en|y|con|pero|mejor|por|favor|quiero|que|sean|esos|esas|color|colour|cheaper|"
+    r"less|expensive|more|pricier|m[aá]s|barat[oa]s?|econ[oó]mic[oa]s?|car[oa]s?|menos|only|just|solo|s[oó]lo|"
+    r"solamente|cheap)\b",
+    re.I,
+)
+# Starts a new search even when products are on screen ("I'm looking for ...", "busco ...").
+_NEW_SEARCH = re.compile(
+    r"\b(looking\s+for|i\s+(want|need|would\s+like)|i'd\s+like|search\s+for|find\s+me|do\s+you\s+have|"
+    r"busco|buscando|quiero|quisiera|necesito|tienes|tienen)\b",
+    re.I,
+)
+_SPANISH_EXTRA = re.compile(
+    r"\b(parecid[oa]s?|primer[oa]?|segund[oa]|tercer[oa]?|[uú]ltim[oa]|cu[eé]ntame|h[aá]blame|compara|algo|al|"
+    r"solo|s[oó]lo|marca|rojo|roja|negro|negra|azul|otros?|otras?)\b",
+    re.I,
+)
+_ENGLISH_HINT = re.compile(
+    r"\b(the|and|with|for|show|more|cheaper|only|just|compare|tell|me|please|one|ones|i|what|hi|hello|about|"
+    r"like|without|in|similar|details)\b",
+    re.I,
+)
+
+COLORS = {
+    "red": "red", "blue": "blue", "black": "black", "white": "white", "green": "green", "yellow": "yellow",
+    "pink": "pink", "gray": "gray", "grey": "gray", "brown": "brown", "tan": "tan", "beige": "beige",
+    "purple": "purple", "orange": "orange", "silver": "silver", "gold": "gold", "navy": "navy",
+    "rojo": "red", "roja": "red", "rojos": "red", "rojas": "red", "azul": "blue", "azules": "blue",
+    "negro": "black", "negra": "black", "negros": "black", "negras": "black", "blanco": "white",
+    "blanca": "white", "blancos": "white", "blancas": "white", "verde": "green", "verdes": "green",
+    "amarillo": "yellow", "amarilla": "yellow", "rosa": "pink", "rosas": "pink", "gris": "gray",
+    "grises": "gray", "marrón": "brown", "marron": "brown", "morado": "purple", "morada": "purple",
+    "naranja": "orange", "plateado": "silver", "dorado": "gold", "dorada": "gold",
+}  # fmt: skip
+_COLOR_RE = re.compile(r"\b(" + "|".join(sorted(COLORS, key=len, reverse=True)) + r")\b", re.I)
+
+_ORDINALS = {
+    "first": 0, "1st": 0, "primero": 0, "primera": 0, "primer": 0,
+    "second": 1, "2nd": 1, "segundo": 1, "segunda": 1,
+    "third": 2, "3rd": 2, "tercero": 2, "tercera": 2, "tercer": 2,
+    "fourth": 3, "4th": 3, "cuarto": 3, "cuarta": 3,
+    "fifth": 4, "5th": 4, "quinto": 4, "quinta": 4,
+    "sixth": 5, "6th": 5, "sexto": 5, "sexta": 5,
+}  # fmt: skip
+_LAST = re.compile(r"\b(last|[uú]ltim[oa])\b", re.I)
+_ORDINAL_RE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\b", re.I)
+_NUMBER_REF = re.compile(r"(?<![$\d.,])#?\b([1-9])\b(?!\s*(?:\$|usd|dollars?|d[oó]lares|%|\.\d))", re.I)
+_PRICE_NUMBERS = re.compile(r"\$\s*\d+(?:[.,]\d+)?|\d+(?:[.,]\d+)?\s*(?:\$|usd|dollars?|d[oó]lares|euros?)", re.I)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Brands and category names of the catalog (lower-case), for recognising them in messages."""
+
+    brands: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+
+    def find_brand(self, text: str) -> str | None:
+        """The longest catalog brand that `text` names as a whole word (case-insensitive)."""
+        return _longest_known(text, self.brands)
+
+    def find_category(self, text: str) -> str | None:
+        """The longest catalog category that `text` names as a whole phrase."""
+        return _longest_known(text, self.categories)
+
+
+def _longest_known(text: str, known: frozenset[str]) -> str | None:
+    """Longest 1-3 word n-gram of `text` (singular or plural) that is in `known`."""
+    words = re.findall(r"[\w'&.-]+", text.lower())
+    best: str | None = None
+    for n in (3, 2, 1):
+        for i in range(len(words) - n + 1):
+            gram = " ".join(words[i : i + n])
+            for cand in (gram, gram + "s", gram.rstrip("s")):
+                if len(cand) >= 2 and cand in known and (best is None or len(cand) > len(best)):
+                    best = cand
+    return best
+
+
+@dataclass
+class Understanding:
+    """What a message asks for."""
+
+    intent: str
+    language: str
+    refs: list[int] = field(default_factory=list)
+    search_text: str = ""
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    notes: list[str] = field(default_factory=list)
+
+
+def message_language(text: str, previous: str | None = None) -> str:
+    """'es' or 'en'; a message with no language signal ("UGG?", "2") keeps the previous language."""
+    lang = detect_language(text)
+    if lang == "en" and not _ENGLISH_HINT.search(text) and (previous == "es" or _SPANISH_EXTRA.search(text)):
+        return "es"
+    return lang
+
+
+def references(text: str, n_shown: int) -> list[int]:
+    """0-based positions of shown products the message points at, in order of mention."""
+    cleaned = _PRICE_NUMBERS.sub(" ", text)
+    found: list[tuple[int, int]] = []
+    for m in _ORDINAL_RE.finditer(cleaned):
+        found.append((m.start(), _ORDINALS[m.group(1).lower()]))
+    for m in _NUMBER_REF.finditer(cleaned):
+        found.append((m.start(), int(m.group(1)) - 1))
+    if n_shown:
+        for m in _LAST.finditer(cleaned):
+            found.append((m.start(), n_shown - 1))
+    refs = [i for _, i in sorted(found) if 0 <= i < max(n_shown, 1) or not n_shown]
+    return list(dict.fromkeys(refs))
+
+
+def classify(text: str, n_shown: int) -> str:
+    """Intent by rules, most specific first."""
+    has_shown = n_shown > 0
+    if _GREETING.match(text):
+        return "greeting"
+    if _HELP.search(text) and len(text.split()) <= 8:
+        return "help"
+    if _OUT_OF_SCOPE.search(text):
+        return "out_of_scope"
+    if has_shown and _COMPARE.search(text):
+        return "compare"
+    if has_shown and _SIMILAR.search(text):
+        return "similar"
+    if has_shown and _DETAILS.search(text):
+        return "details"
+    if has_shown and references(text, n_shown) and len(text.split()) <= 4 and not _PRICE_NUMBERS.search(text):
+        return "details"  # "the second one?" / "¿y el tercero?"
+    return "search"
+
+
+def median_price(shown: list[dict[str, Any]]) -> float | None:
+    """Median known price of the shown products."""
+    prices = [float(p["price"]) for p in shown if p.get("price") is not None]
+    return statistics.median(prices) if prices else None
+
+
+def _follow_up_filters(
+    text: str, vocab: Vocabulary, shown: list[dict[str, Any]], notes: list[str]
+) -> tuple[SearchFilters, str]:
+    """Filters a follow-up adds (cheaper, only <brand>, in <colour>, without X, under $N) and its leftover words."""
+    lo, hi, rest = extract_price(text)
+    negated, rest = extract_negations(rest)
+    f = SearchFilters(price_min=lo, price_max=hi, exclude_terms=tuple(translate_es(t) for t in negated))
+    rest = translate_es(rest)
+    median = median_price(shown)
+    if _CHEAPER.search(text) and f.price_max is None:
+        if median is not None:
+            f = SearchFilters(price_max=round(median * 0.99, 2)).merged(f)
+        else:
+            notes.append("no_prices")
+    if _PRICIER.search(text) and f.price_min is None and median is not None:
+        f = SearchFilters(price_min=round(median * 1.01, 2)).merged(f)
+    colors = tuple(dict.fromkeys(COLORS[c.lower()] for c in _COLOR_RE.findall(text)))
+    if colors:
+        f = f.merged(SearchFilters(colors=colors))
+        rest = _COLOR_RE.sub(" ", rest)
+    if m := _ONLY.search(text):
+        target = m.group(1)
+        if brand := vocab.find_brand(target):
+            f = f.merged(SearchFilters(brands=(brand,)))
+            rest = re.sub(re.escape(brand), " ", rest, flags=re.I)
+        elif category := vocab.find_category(target):
+            f = f.merged(SearchFilters(categories=(category,)))
+            rest = re.sub(re.escape(category.rstrip("s")) + r"\w*", " ", rest, flags=re.I)
+    elif (brand := vocab.find_brand(text)) and len(text.split()) <= 3:
+        f = f.merged(SearchFilters(brands=(brand,)))  # "Nike?" / "UGG ones"
+        rest = re.sub(re.escape(brand), " ", rest, flags=re.I)
+    rest = _FOLLOWUP_FILLER.sub(" ", rest)
+    return f, " ".join(w for w in re.findall(r"[\w'-]+", rest) if not w.isdigit())
+
+
+def understand(
+    text: str,
+    vocab: Vocabulary,
+    shown: list[dict[str, Any]] | None = None,
+    previous_language: str | None = None,
+) -> Understanding:
+    """Intent, language, references and filters of one message, given what is on screen."""
+    shown = shown or []
+    brand = vocab.find_brand(text)
+    # Brand names ("TRESemmé") say nothing about the shopper's language.
+    language = message_language(re.sub(re.escape(brand), " ", text, flags=re.I) if brand else text, previous_language)
+    intent = classify(text, len(shown))
+    u = Understanding(intent=intent, language=language)
+    if intent in ("compare", "similar", "details"):
+        u.refs = [i for i in references(text, len(shown)) if i < len(shown)]
+        return u
+    if intent != "search":
+        return u
+    parsed = parse_query(text, language)
+    if shown and not _NEW_SEARCH.search(text):
+        filters, leftover = _follow_up_filters(text, vocab, shown, u.notes)
+        cue = bool(_CHEAPER.search(text) or _PRICIER.search(text) or _REFINE_CUE.search(text))
+        if (cue or filters.as_dict()) and (not leftover or (cue and len(leftover.split()) <= 3)):
+            u.intent, u.filters, u.search_text = "refine", filters, leftover
+            return u
+    filters = parsed.filters
+    if (m := _ONLY.search(text)) and (brand := vocab.find_brand(m.group(1))):
+        filters = filters.merged(SearchFilters(brands=(brand,)))
+    if (m := _CATEGORY_CUE.search(text)) and (category := vocab.find_category(m.group(1))):
+        filters = filters.merged(SearchFilters(categories=(category,)))
+    u.filters, u.search_text = filters, parsed.text
+    return u
+
+
+# ---------------------------------------------------------------- embedding-based scope check
+
+SHOPPING_EXAMPLES = [
+    "I'm looking for running shoes", "do you have a water bottle for kids", "what is a good gift for a coffee lover",
+    "which headphones are best for the gym", "how much is a leather belt", "busco zapatos de cuero",
+    "¿tienen mochilas para la escuela?", "what should I buy for camping", "is there a cheap phone case",
+]  # fmt: skip
+OUT_OF_SCOPE_EXAMPLES = [
+    "what is the weather tomorrow", "who won the game last night", "tell me a joke", "what is the capital of France",
+    "how do I fix this python error", "explain quantum physics", "what's the meaning of life",
+    "¿quién es el presidente?", "¿qué hora es?", "write me a poem about love", "how old are you",
+]  # fmt: skip
+_QUESTION = re.compile(
+    r"\?\s*$|^\s*(what|who|why|when|where|how|which|is|are|can|could|qu[eé]|qui[eé]n|por\s*qu[eé]|cu[aá]ndo|"
+    r"d[oó]nde|c[oó]mo|cu[aá]l)\b",
+    re.I,
+)
+OUT_OF_SCOPE_MARGIN = 0.05
+OUT_OF_SCOPE_MIN = 0.4
+
+
+def looks_like_question(text: str) -> bool:
+    """Questions are where off-topic requests hide; plain product phrases skip the embedding check."""
+    return bool(_QUESTION.search(text))
+
+
+def out_of_scope_by_embedding(vec: list[float], shopping: Any, off_topic: Any) -> bool:
+    """True when the message is closer to off-topic examples than to shopping ones (by a margin)."""
+    import numpy as np
+
+    q = np.asarray(vec, dtype=np.float32)
+    best_off = float((off_topic @ q).max())
+    return best_off >= OUT_OF_SCOPE_MIN and best_off > float((shopping @ q).max()) + OUT_OF_SCOPE_MARGIN

@@ -1,0 +1,182 @@
+"""Prompts and answer templates (English and Spanish), filled at call time.
+
+The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMPT`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. You can search products, give details of \
+a product, compare products and find similar ones, using the tools. Rules:
+- Answer ONLY from tool results; never invent products, prices or features. If a price is missing, say it is unknown.
+- Refer to products by their number in the list you show, with name and price.
+- Products on screen right now (number. product_id | name | price):
+{shown}
+- For "the second one", "compare 1 and 3", "more like the first" use the product_id of those numbers.
+- Previous search: {search_text!r} with filters {filters}. For "cheaper", "only <brand>", "without X" search again \
+with the previous query plus the new filters.
+- If results are marked weak_matches, say they are weaker matches.
+- If the request is not about shopping, say politely what you can do.
+- Reply in {language_name}, briefly."""
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+T: dict[str, dict[str, str]] = {
+    "en": {
+        "greeting": "Hi! I can help you find products: tell me what you're looking for (e.g. \"leather belts "
+        'under $30"), then ask me to refine, compare or find similar ones.',
+        "help": 'I can: search the catalog ("toddler water bottle without straw"), refine the results '
+        '("cheaper", "only UGG", "in black", "without laces"), tell you more about one ("the second one"), '
+        'compare ("compare 1 and 3") and find similar products ("more like the first one").',
+        "out_of_scope": "Sorry, I can only help with shopping in this catalog: searching products, refining "
+        "results, product details, comparisons and similar products. What are you looking for?",
+        "search": 'Here is what I found for "{query}"{filters}:',
+        "refine": 'Refined "{query}"{filters}:',
+        "weak": 'I didn\'t find close matches for "{query}"{filters}; these are weaker matches that may still help:',
+        "no_results": 'I couldn\'t find products for "{query}"{filters}. Try other words or fewer filters.',
+        "no_results_refine": 'Nothing matches "{query}"{filters}; the previous results are still the ones above.',
+        "error": "Product search is unavailable right now; please try again shortly.",
+        "need_shown": "There are no products on screen yet; tell me what you're looking for first.",
+        "need_ref": 'Which one? Say e.g. "the second one" (1 to {n}).',
+        "need_two": 'Tell me which products to compare, e.g. "compare 1 and 3" (1 to {n}).',
+        "details": "{n}. {name}{brand} — {price}.",
+        "details_extra": "Rating {rating}/5 ({count} reviews). Colour: {color}. Category: {category}.",
+        "compare": "Comparison:",
+        "compare_row": "{n}. {name}{brand} — {price}, rating {rating}",
+        "cheapest": "Cheapest: {name}.",
+        "best_rated": "Best rated: {name}.",
+        "similar": 'Similar to "{name}" (varied picks):',
+        "no_similar": 'I couldn\'t find products similar to "{name}".',
+        "price_unknown": "price unknown",
+        "colors_relaxed": "(no exact colour match; showing the closest products)",
+        "why_terms": "matches {terms}",
+        "why_brand": "{brand}",
+        "why_under": "under ${value:.2f}",
+        "why_over": "over ${value:.2f}",
+        "why_excludes": "no {terms}",
+        "why_similarity": "similarity {value:.2f}",
+        "why_shared": "also {terms}",
+        "why_same_brand": "same brand ({brand})",
+        "why_cheaper": "${value:.2f} cheaper",
+        "why_pricier": "${value:.2f} more",
+        "why_close_price": "similar price",
+        "filters_price_max": "under ${value:.2f}",
+        "filters_price_min": "over ${value:.2f}",
+        "filters_brands": "brand {value}",
+        "filters_colors": "colour {value}",
+        "filters_exclude": "without {value}",
+        "filters_categories": "in {value}",
+        "filters_in_stock": "in stock",
+        "llm_unavailable": "(The language model is unavailable; I answered with the built-in assistant.)",
+    },
+    "es": {
+        "greeting": '¡Hola! Puedo ayudarte a encontrar productos: dime qué buscas (p. ej. "cinturones de cuero '
+        'por menos de $30") y luego pídeme afinar, comparar o buscar parecidos.',
+        "help": 'Puedo: buscar en el catálogo ("botella de agua para niños sin pajita"), afinar resultados '
+        '("más barato", "solo UGG", "en negro", "sin cordones"), darte detalles ("el segundo"), '
+        'comparar ("compara el 1 y el 3") y buscar productos parecidos ("más como el primero").',
+        "out_of_scope": "Lo siento, solo puedo ayudarte a comprar en este catálogo: buscar productos, afinar "
+        "resultados, ver detalles, comparar y buscar parecidos. ¿Qué estás buscando?",
+        "search": 'Esto es lo que encontré para "{query}"{filters}:',
+        "refine": 'Resultados afinados de "{query}"{filters}:',
+        "weak": 'No encontré coincidencias cercanas para "{query}"{filters}; estas coincidencias más débiles '
+        "pueden servirte:",
+        "no_results": 'No encontré productos para "{query}"{filters}. Prueba con otras palabras o menos filtros.',
+        "no_results_refine": 'Nada coincide con "{query}"{filters}; los resultados anteriores siguen siendo '
+        "los de arriba.",
+        "error": "La búsqueda de productos no está disponible ahora; inténtalo de nuevo en un momento.",
+        "need_shown": "Aún no hay productos en pantalla; primero dime qué buscas.",
+        "need_ref": '¿Cuál? Dime p. ej. "el segundo" (del 1 al {n}).',
+        "need_two": 'Dime qué productos comparar, p. ej. "compara el 1 y el 3" (del 1 al {n}).',
+        "details": "{n}. {name}{brand} — {price}.",
+        "details_extra": "Valoración {rating}/5 ({count} opiniones). Color: {color}. Categoría: {category}.",
+        "compare": "Comparación:",
+        "compare_row": "{n}. {name}{brand} — {price}, valoración {rating}",
+        "cheapest": "El más barato: {name}.",
+        "best_rated": "El mejor valorado: {name}.",
+        "similar": 'Parecidos a "{name}" (opciones variadas):',
+        "no_similar": 'No encontré productos parecidos a "{name}".',
+        "price_unknown": "precio desconocido",
+        "colors_relaxed": "(ningún color coincide exactamente; muestro los más cercanos)",
+        "why_terms": "coincide en {terms}",
+        "why_brand": "{brand}",
+        "why_under": "menos de ${value:.2f}",
+        "why_over": "más de ${value:.2f}",
+        "why_excludes": "sin {terms}",
+        "why_similarity": "similitud {value:.2f}",
+        "why_shared": "también {terms}",
+        "why_same_brand": "misma marca ({brand})",
+        "why_cheaper": "${value:.2f} más barato",
+        "why_pricier": "${value:.2f} más caro",
+        "why_close_price": "precio parecido",
+        "filters_price_max": "por menos de ${value:.2f}",
+        "filters_price_min": "por más de ${value:.2f}",
+        "filters_brands": "marca {value}",
+        "filters_colors": "color {value}",
+        "filters_exclude": "sin {value}",
+        "filters_categories": "en {value}",
+        "filters_in_stock": "disponibles",
+        "llm_unavailable": "(El modelo de lenguaje no está disponible; respondí con el asistente integrado.)",
+    },
+}
+
+
+def t(lang: str, key: str, **values: Any) -> str:
+    """A template in `lang` (English when unknown), filled with `values`."""
+    return T.get(lang, T["en"])[key].format(**values)
+
+
+def price_text(lang: str, price: float | None) -> str:
+    """ "$12.99" or "price unknown"."""
+    return f"${price:.2f}" if price is not None else t(lang, "price_unknown")
+
+
+def filters_text(lang: str, filters: dict[str, Any]) -> str:
+    """ ", under $30, brand ugg" for an answer's first line ("" when there are no filters)."""
+    parts = []
+    if (v := filters.get("price_max")) is not None:
+        parts.append(t(lang, "filters_price_max", value=v))
+    if (v := filters.get("price_min")) is not None:
+        parts.append(t(lang, "filters_price_min", value=v))
+    for key, name in (("brands", "filters_brands"), ("colors", "filters_colors"),
+                      ("exclude_terms", "filters_exclude"), ("categories", "filters_categories")):  # fmt: skip
+        if filters.get(key):
+            parts.append(t(lang, name, value="/".join(filters[key])))
+    if filters.get("in_stock"):
+        parts.append(t(lang, "filters_in_stock"))
+    return (" (" + ", ".join(parts) + ")") if parts else ""
+
+
+def reason_text(lang: str, why: dict[str, Any], similarity: float | None) -> str:
+    """Why a product is listed, in a few words."""
+    parts = []
+    if why.get("matched_terms"):
+        parts.append(t(lang, "why_terms", terms=", ".join(why["matched_terms"][:4])))
+    if why.get("shared_terms"):
+        parts.append(t(lang, "why_shared", terms=", ".join(why["shared_terms"])))
+    if why.get("same_brand"):
+        parts.append(t(lang, "why_same_brand", brand=why["same_brand"]))
+    elif why.get("brand"):
+        parts.append(t(lang, "why_brand", brand=why["brand"]))
+    if (v := why.get("price_vs_source")) is not None:
+        key = "why_close_price" if abs(v) < 1 else ("why_cheaper" if v < 0 else "why_pricier")
+        parts.append(t(lang, key, value=abs(v)))
+    if (v := why.get("under")) is not None:
+        parts.append(t(lang, "why_under", value=v))
+    if (v := why.get("over")) is not None:
+        parts.append(t(lang, "why_over", value=v))
+    if why.get("excludes"):
+        parts.append(t(lang, "why_excludes", terms="/".join(why["excludes"])))
+    if similarity is not None:
+        parts.append(t(lang, "why_similarity", value=similarity))
+    return "; ".join(parts)
+
+
+def product_line(lang: str, n: int, product: dict[str, Any]) -> str:
+    """ "1. Name (Brand) — $12.99 — why"."""
+    brand = f" ({product['brand']})" if product.get("brand") else ""
+    reason = product.get("reason") or ""
+    return f"{n}. {product['name']}{brand} — {price_text(lang, product.get('price'))}" + (
+        f" — {reason}" if reason else ""
+    )
