@@ -125,29 +125,36 @@ class ChromaStore:
         """Top-k by cosine similarity with the same filters as PostgreSQL."""
         where = chroma_where(filters)
         needs_post = bool(filters.categories or filters.colors or filters.exclude_terms or filters.exclude_ids)
+        total = max(self.collection.count(), 1)
         n = max(k * _OVERFETCH, k + len(filters.exclude_ids)) if needs_post else k
-        n = min(n, max(self.collection.count(), 1))
-        res = self.collection.query(
-            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
-            n_results=n,
-            where=where,
-            include=["metadatas", "distances"],
-        )
-        hits: list[Hit] = []
-        for pid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True):
-            meta = meta or {}
-            sim = distance_to_similarity(float(dist))
-            if threshold is not None and sim < threshold:
-                continue
-            if needs_post and not _post_filter(pid, meta, filters):
-                continue
-            hits.append(
-                Hit(pid, sim, "chroma", len(hits) + 1, str(meta.get("name", "")), meta.get("price"),
-                    meta.get("brand") or None, sim)
-            )  # fmt: skip
-            if len(hits) == k:
-                break
-        return hits
+        while True:
+            n = min(n, total)
+            res = self.collection.query(
+                query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+                n_results=n,
+                where=where,
+                include=["metadatas", "distances"],
+            )
+            hits: list[Hit] = []
+            below_threshold = False
+            for pid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True):
+                meta = meta or {}
+                sim = distance_to_similarity(float(dist))
+                if threshold is not None and sim < threshold:
+                    below_threshold = True  # results come nearest first: the rest are below too
+                    break
+                if needs_post and not _post_filter(pid, meta, filters):
+                    continue
+                hits.append(
+                    Hit(pid, sim, "chroma", len(hits) + 1, str(meta.get("name", "")), meta.get("price"),
+                        meta.get("brand") or None, sim)
+                )  # fmt: skip
+                if len(hits) == k:
+                    return hits
+            # Post-filters rejected too many: look further, like pgvector's iterative scan does.
+            if not needs_post or below_threshold or n >= total or len(res["ids"][0]) < n:
+                return hits
+            n *= _OVERFETCH
 
 
 def distance_to_similarity(distance: float) -> float:

@@ -30,8 +30,7 @@ class Settings(BaseSettings):
     # Embeddings
     embedding_provider: Literal["local", "ollama"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
-    embedding_max_seq_length: int = Field(128, ge=16, le=512)
-    embedding_quantize: bool = True
+    embedding_max_seq_length: int = Field(64, ge=16, le=512)
     embedding_batch_size: int = Field(64, ge=1)
     ollama_base_url: str | None = None
     ollama_api_model_embedding: str = "nomic-embed-text"

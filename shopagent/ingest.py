@@ -169,7 +169,8 @@ def ingest(
 ) -> IngestSummary:
     """Upsert `records`, embedding only new or changed products (all of them with `force`).
 
-    `on_batch` receives each committed batch with its embeddings (to keep other stores in step).
+    `on_batch` receives each batch's newly embedded rows just before the batch commits (to keep other
+    stores in step).
     """
     summary = IngestSummary()
     started = time.perf_counter()
@@ -207,13 +208,15 @@ def ingest(
                 final.append(r)  # unchanged
             else:
                 final.append(replace(r, content_hash=""))  # changed but not embedded: retried next run
+        if on_batch is not None:
+            # Before the commit: a run killed in between finds these not embedded in PostgreSQL and
+            # redoes both writes; after it, the re-run would skip them and the other store would lack them.
+            on_batch([r for r in final if r.embedding is not None])
         inserted, updated = repository.upsert_products(conn, final)
         summary.inserted += inserted
         summary.updated += updated
         summary.embedded += len(vectors)
         summary.skipped += len(rows) - len(todo)
-        if on_batch is not None:
-            on_batch([r for r in final if r.embedding is not None])
         if progress is not None:
             progress(len(raw_batch))
     if summary.inserted or summary.updated:

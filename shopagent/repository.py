@@ -396,3 +396,53 @@ def migration_states(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, 
         r["id"]: {**r, "embedding": None if r["embedding"] is None else np.asarray(r["embedding"], dtype=np.float32)}
         for r in rows
     }
+
+
+# ---------------------------------------------------------------- chat sessions
+
+
+def claim_session(conn: psycopg.Connection, session_id: str, user_id: str) -> str:
+    """Register `session_id` for `user_id` if it is new; return its owner (who may be someone else)."""
+    row = conn.execute(
+        """INSERT INTO chat_sessions (session_id, user_id) VALUES (%s, %s)
+           ON CONFLICT (session_id) DO UPDATE SET last_seen = now()
+           RETURNING user_id""",
+        (session_id, user_id),
+    ).fetchone()
+    return _first(row)
+
+
+def session_owner(conn: psycopg.Connection, session_id: str) -> str | None:
+    """The user who owns `session_id`, or None if unknown."""
+    row = conn.execute("SELECT user_id FROM chat_sessions WHERE session_id = %s", (session_id,)).fetchone()
+    return None if row is None else _first(row)
+
+
+def delete_session(conn: psycopg.Connection, session_id: str, user_id: str) -> bool:
+    """Forget `user_id`'s session; True if it existed."""
+    cur = conn.execute("DELETE FROM chat_sessions WHERE session_id = %s AND user_id = %s", (session_id, user_id))
+    return cur.rowcount > 0
+
+
+def explain_analyze_vector_search(conn: psycopg.Connection, embedding: Sequence[float], k: int) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the unfiltered top-k query: the plan actually run, with timings
+    and how many index pages came from shared buffers versus disk (benchmarks)."""
+    rows = conn.execute(
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM products WHERE embedding IS NOT NULL"
+        " ORDER BY embedding <=> %(q)s LIMIT %(k)s",
+        {"q": np.asarray(embedding, dtype=np.float32), "k": int(k)},
+    ).fetchall()
+    return "\n".join(_first(r) for r in rows)
+
+
+def storage_facts(conn: psycopg.Connection) -> dict[str, Any]:
+    """Settings and sizes that decide vector-search latency: buffers, ef_search, table and index size."""
+    row = conn.execute(
+        """SELECT current_setting('shared_buffers') AS shared_buffers,
+                  current_setting('hnsw.ef_search', true) AS hnsw_ef_search,
+                  current_setting('hnsw.iterative_scan', true) AS hnsw_iterative_scan,
+                  pg_size_pretty(pg_table_size('products')) AS table_size,
+                  pg_size_pretty(pg_relation_size(to_regclass('products_embedding_hnsw'))) AS hnsw_index_size,
+                  (SELECT count(*) FROM products) AS products"""
+    ).fetchone()
+    return dict(row) if row else {}

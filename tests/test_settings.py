@@ -1,0 +1,78 @@
+"""Settings come from the environment only through `Settings` (validated, secrets hidden)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shopagent.config import STRATEGIES, Settings
+
+
+def test_defaults_without_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing set: hybrid strategy, pgvector on, embedded database, no LLM."""
+    for var in ("PRODUCT_SEARCH_STRATEGY", "USE_PGVECTOR", "DATABASE_URL", "OLLAMA_BASE_URL", "OLLAMA_CHAT_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.product_search_strategy == "hybrid" and s.product_search_strategy in STRATEGIES
+    assert s.use_pgvector is True and s.database_url is None and s.llm_enabled is False
+
+
+def test_env_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strategy, thresholds, k and the pgvector switch are read from the environment, typed."""
+    monkeypatch.setenv("PRODUCT_SEARCH_STRATEGY", "chroma_primary")
+    monkeypatch.setenv("PGVECTOR_SIMILARITY_THRESHOLD", "0.5")
+    monkeypatch.setenv("CHROMA_SIMILARITY_THRESHOLD", "0.42")
+    monkeypatch.setenv("SEARCH_K", "7")
+    monkeypatch.setenv("USE_PGVECTOR", "false")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.product_search_strategy == "chroma_primary"
+    assert s.pgvector_similarity_threshold == 0.5 and s.chroma_similarity_threshold == 0.42
+    assert s.search_k == 7 and s.use_pgvector is False
+
+
+def test_database_url_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DSN (with its password) never shows in repr/str, but is available to connect."""
+    dsn = "postgresql://shop:hunter2-secret@db.internal:5432/shop"
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.database_url is not None and s.database_url.get_secret_value() == dsn
+    assert "hunter2-secret" not in repr(s) and "hunter2-secret" not in str(s)
+    assert "hunter2-secret" not in s.model_dump_json()
+
+
+def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OLLAMA_BASE_URL=` (blank, as in a copied .env) is None, not an empty URL."""
+    monkeypatch.setenv("OLLAMA_BASE_URL", "  ")
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("OLLAMA_CHAT_MODEL", "llama3.2")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.ollama_base_url is None and s.database_url is None
+    assert s.llm_enabled is False
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:11434")
+    assert Settings(_env_file=None).llm_enabled is True  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("PRODUCT_SEARCH_STRATEGY", "bm25_only"),
+        ("PGVECTOR_SIMILARITY_THRESHOLD", "1.5"),
+        ("SEARCH_K", "0"),
+        ("EMBEDDING_PROVIDER", "openai"),
+    ],
+)
+def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    """A bad value fails at start-up with the field named, instead of misbehaving later."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValidationError, match=var.lower()):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `.env` file is honoured, and the real environment wins over it."""
+    env = tmp_path / ".env"
+    env.write_text("PRODUCT_SEARCH_STRATEGY=pgvector_primary\nSEARCH_K=12\n", encoding="utf-8")
+    monkeypatch.delenv("PRODUCT_SEARCH_STRATEGY", raising=False)
+    monkeypatch.setenv("SEARCH_K", "3")
+    s = Settings(_env_file=env)  # type: ignore[call-arg]
+    assert s.product_search_strategy == "pgvector_primary" and s.search_k == 3
