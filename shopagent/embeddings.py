@@ -91,6 +91,7 @@ class LocalMiniLMEmbeddings(Embeddings):
         spin-waiting dominated: scripts/bench_search.py on 2 loaded cores measured query p50 115 ms
         with 2 threads, 12 ms with 1. torch's thread count is process-wide, hence restored.
         """
+        import torch  # already loaded with the model; imported here like the model itself (no import-time work)
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)

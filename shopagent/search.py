@@ -25,7 +25,7 @@ from shopagent.config import STRATEGIES, Settings
 from shopagent.fusion import reciprocal_rank_fusion
 from shopagent.models import Hit, SearchFilters, SearchResponse
 from shopagent.query import ParsedQuery, parse_query
-from shopagent.tracing import annotate
+from shopagent.tracing import annotate, without_inputs
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ProductSearch:
 
     # ------------------------------------------------------------ backends (each traced)
 
-    @traceable(run_type="retriever", name="pgvector_search")
+    @traceable(run_type="retriever", name="pgvector_search", process_inputs=without_inputs("qvec"))
     def pgvector(self, qvec: list[float], k: int, filters: SearchFilters, threshold: float | None) -> list[Hit]:
         """pgvector top-k by cosine (HNSW)."""
         if self.pool is None or not self.settings.use_pgvector:
@@ -109,7 +109,7 @@ class ProductSearch:
                  latency_ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip
         return hits
 
-    @traceable(run_type="retriever", name="chroma_search")
+    @traceable(run_type="retriever", name="chroma_search", process_inputs=without_inputs("qvec"))
     def chroma_search(self, qvec: list[float], k: int, filters: SearchFilters, threshold: float | None) -> list[Hit]:
         """Chroma top-k by cosine."""
         if self.chroma is None:
@@ -270,7 +270,8 @@ class ProductSearch:
         return SearchResponse(hits, "hybrid", backend, "; ".join(reasons) or None, weak_matches=weak,
                               timings_ms=timings, errors=[r for r in reasons if "unavailable" in r])  # fmt: skip
 
-    @traceable(run_type="chain", name="fusion")
+    # dense / lexical are already the outputs of the sibling backend runs; don't send them twice.
+    @traceable(run_type="chain", name="fusion", process_inputs=without_inputs("qvec", "dense", "lexical"))
     def _fuse(self, qvec: list[float], dense: list[Hit], lexical: list[Hit], k: int, floor: float) -> list[Hit]:
         """Weighted RRF of the two lists; every fused hit gets its cosine similarity; drop those
         below the relaxed floor (lexical matches that mean something else)."""
