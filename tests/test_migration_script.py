@@ -44,7 +44,7 @@ def scenario(make_database, tmp_path: Path, embeddings, catalog_slice) -> tuple[
             in_chroma.append(replace(r, embedding=v, embedding_model=model))
     ChromaStore.from_settings(settings).upsert_rows(in_chroma)
     with prepare_database(settings, embeddings) as conn:
-        rows[EDITED] = replace(rows[EDITED], embedded_text=rows[EDITED].embedded_text + " New: now in blue.")
+        rows[EDITED] = replace(rows[EDITED], embedded_text="New: now in blue. " + rows[EDITED].embedded_text)
         repository.upsert_products(conn, in_chroma[:5] + rows[5:25])
     return settings, in_chroma, rows
 
