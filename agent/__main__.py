@@ -1,4 +1,8 @@
-"""`python -m agent serve` runs the HTTP API; `python -m agent chat` is a terminal chat."""
+"""`python -m agent serve` runs the HTTP API; `python -m agent chat` is a terminal chat.
+
+Both trace to LangSmith when LANGSMITH_TRACING=true and LANGSMITH_API_KEY are set (the app's lifespan
+configures the client and flushes it, bounded, at exit); in the terminal chat `/good` and `/bad` rate the
+last answer as LangSmith feedback."""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import argparse
 import logging
 import sys
 import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -27,8 +35,9 @@ def chat(args: argparse.Namespace) -> None:
     from agent.api import create_app
 
     session = args.session or uuid.uuid4().hex
+    last_run: str | None = None
     with TestClient(create_app()) as client:
-        sys.stdout.write(f"session {session} — empty line or Ctrl-D to quit\n")
+        sys.stdout.write(f"session {session} — /good or /bad rates the last answer; empty line or Ctrl-D quits\n")
         while True:
             try:
                 message = input("you> ").strip()
@@ -36,11 +45,26 @@ def chat(args: argparse.Namespace) -> None:
                 break
             if not message:
                 break
+            if message in RATINGS:
+                sys.stdout.write(f"agent> {rate(client, last_run, RATINGS[message])}\n")
+                continue
             r = client.post("/api/v1/chat/message",
                             json={"user_id": args.user, "message": message, "session_id": session})  # fmt: skip
             body = r.json()
+            last_run = body.get("run_id")
             text = body["response"] if r.status_code == 200 else f"[{r.status_code}] {body.get('detail')}"
             sys.stdout.write(f"agent> {text}\n")
+
+
+RATINGS = {"/good": 1.0, "/bad": 0.0}
+
+
+def rate(client: TestClient, run_id: str | None, score: float) -> str:
+    """Send a rating of the last answer through the feedback endpoint; what happened, in words."""
+    if run_id is None:
+        return "(nothing to rate yet)"
+    r = client.post("/api/v1/chat/feedback", json={"run_id": run_id, "score": score})
+    return f"(feedback {'recorded' if r.status_code == 202 and r.json()['recorded'] else 'not recorded'})"
 
 
 def main(argv: list[str] | None = None) -> None:

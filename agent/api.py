@@ -3,16 +3,22 @@
 Sessions: a session id belongs to the user who first used it (table `chat_sessions`). Another user
 sending the same id gets 403 and never sees its history; the LangGraph thread id is also derived
 from both (`<pseudonymised user>:<session>`), so histories could not mix even without the check.
+
+Tracing (LangSmith, off by default): each turn, JSON or streamed, is one root run `chat_turn` whose id is
+the response's `run_id`; graph nodes, tools, retriever backends, fusion and fallback nest under it. The
+turn's quality figures are attached to it as feedback, and `POST /api/v1/chat/feedback` adds the user's.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -26,6 +32,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph.state import CompiledStateGraph
+from langsmith import Client as LangSmithClient
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
@@ -35,14 +42,17 @@ from agent.context import Context
 from agent.graph import build_graph
 from agent.service import AgentDeps
 from agent.state import InputState, State
-from shopagent import repository
+from shopagent import repository, tracing
 from shopagent.bootstrap import Services, build_services
 from shopagent.config import Settings, get_settings
+from shopagent.embeddings import embedding_model_name
 from shopagent.tracing import pseudonymise
 
 log = logging.getLogger(__name__)
 
 _ID = r"^[A-Za-z0-9_.:@-]+$"
+# Root runs this process traced, for /feedback to tell a real turn from a typo (oldest forgotten first).
+MAX_TRACKED_RUNS = 10_000
 
 
 class ChatRequest(BaseModel):
@@ -98,6 +108,26 @@ class ChatResponse(BaseModel):
     llm_fallback_reason: str | None = None
 
 
+class FeedbackRequest(BaseModel):
+    """A user's rating of one answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID = Field(description="The `run_id` of the chat response being rated.")
+    score: float = Field(strict=True, ge=0, le=1, allow_inf_nan=False,
+                         description="0 = bad answer, 1 = good answer; values in between for finer scales "
+                                     "(e.g. 4 of 5 stars = 0.75).")  # fmt: skip
+    comment: StrictStr | None = Field(default=None, max_length=2000, description="Optional free text.")
+
+
+class FeedbackResponse(BaseModel):
+    """Whether the rating was passed on to LangSmith."""
+
+    run_id: str
+    recorded: bool
+    detail: str
+
+
 class SessionForbiddenError(Exception):
     """The session belongs to another user."""
 
@@ -111,9 +141,11 @@ class ChatService:
     graph: CompiledStateGraph[State, Context, InputState, State]
     checkpointer: BaseCheckpointSaver
     checkpoint_pool: ConnectionPool | None
+    tracer: LangSmithClient | None = None  # None: tracing off
     # Only when the database is down at start-up (memory checkpointer): ownership kept in memory.
     _owners: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _traced_runs: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def thread_id(self, user_id: str, session_id: str) -> str:
         """LangGraph thread of a user's session (derived from both, so users never share one)."""
@@ -144,9 +176,9 @@ class ChatService:
             raise SessionForbiddenError(session_id)
         return owner is not None
 
-    def config(self, user_id: str, session_id: str, run_id: uuid.UUID | None = None) -> RunnableConfig:
-        """Run config: the thread, the LangSmith run id and pseudonymous metadata."""
-        config: RunnableConfig = {
+    def config(self, user_id: str, session_id: str) -> RunnableConfig:
+        """Run config: the thread and pseudonymous metadata."""
+        return {
             "configurable": {"thread_id": self.thread_id(user_id, session_id)},
             "metadata": {
                 "user": pseudonymise(user_id, self.settings.pseudonym_salt.get_secret_value()),
@@ -154,11 +186,25 @@ class ChatService:
             },  # fmt: skip
             "tags": ["chat"],
         }
-        if run_id is not None:
-            config["run_id"] = run_id
-        return config
 
-    def respond(self, state: dict[str, Any], session_id: str, run_id: uuid.UUID, started: float) -> ChatResponse:
+    def model_metadata(self) -> dict[str, Any]:
+        """What every turn's root run records about the models and retrieval defaults."""
+        settings, context = self.settings, Context()
+        chat_model = self.deps.chat_model
+        chat_name = "offline"
+        if chat_model is not None:
+            named = getattr(chat_model, "model", None) or getattr(chat_model, "model_name", None)
+            chat_name = str(named or type(chat_model).__name__)
+        return {
+            "embedding_model": embedding_model_name(settings, self.deps.services.embeddings),
+            "chat_model": chat_name,
+            "default_strategy": context.strategy or settings.product_search_strategy,
+            "k": context.k,
+            "pgvector_threshold": settings.pgvector_similarity_threshold,
+            "chroma_threshold": settings.chroma_similarity_threshold,
+        }
+
+    def respond(self, state: dict[str, Any], session_id: str, run_id: str, started: float) -> ChatResponse:
         """The API answer from the final graph state."""
         result = state.get("result") or {}
         searched = "strategy" in result
@@ -169,42 +215,93 @@ class ChatService:
             backend=result.get("backend") if searched else None,
             fallback_reason=result.get("fallback_reason") if searched else None,
             session_id=session_id,
-            run_id=str(run_id),
+            run_id=run_id,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             intent=state.get("intent"),
             brain=state.get("brain"),
             llm_fallback_reason=state.get("llm_fallback_reason"),
         )
 
-    def chat(self, request: ChatRequest) -> ChatResponse:
-        """Run one turn through the graph (blocking; FastAPI runs it in its threadpool)."""
+    def turn(
+        self, request: ChatRequest, session_id: str, on_node: Callable[[str, str], None] | None = None
+    ) -> ChatResponse:
+        """Run one turn through the graph under its traced root run; `on_node(node, run_id)` streams progress."""
         started = time.perf_counter()
+        config = self.config(request.user_id, session_id)
+        inputs: InputState = {"messages": [HumanMessage(request.message)]}
+        meta = {**self.model_metadata(), "session_id": session_id, "endpoint": "stream" if on_node else "message"}
+        with tracing.traced_turn(self.tracer, self.settings, {"message": request.message}, user_id=request.user_id,
+                                 thread_id=config["configurable"]["thread_id"], metadata=meta) as turn:  # fmt: skip
+            run_id = turn.run_id or str(uuid.uuid4())  # untraced turns still get an id (feedback: not recorded)
+            if on_node is None:
+                state = self.graph.invoke(inputs, config, context=Context(), durability="exit")
+            else:
+                for chunk in self.graph.stream(inputs, config, context=Context(), stream_mode="updates",
+                                               durability="exit"):  # fmt: skip
+                    for node in chunk:
+                        on_node(node, run_id)
+                state = self.graph.get_state(config).values
+            response = self.respond(state, session_id, run_id, started)
+            figures = turn_figures(state, response)
+            turn.tag(intent=response.intent, language=state.get("language"), **figures)
+            turn.set_outputs({"answer": response.response, "product_ids": [p.product_id for p in response.products],
+                              "num_results": figures["num_results"]})  # fmt: skip
+        if turn.run_id is not None:
+            self._remember(turn.run_id)
+            tracing.record_turn_feedback(self.tracer, turn.run_id, mean_similarity=figures.get("mean_similarity"),
+                                         zero_results=figures["zero_results"], fallback=figures["fallback"],
+                                         latency_ms=response.latency_ms)  # fmt: skip
+        return response
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        """Run one turn (blocking; FastAPI runs it in its threadpool)."""
         session_id = request.session_id or uuid.uuid4().hex
         self.claim(request.user_id, session_id)
-        run_id = uuid.uuid4()
-        state = self.graph.invoke(
-            {"messages": [HumanMessage(request.message)]}, self.config(request.user_id, session_id, run_id),
-            context=Context(), durability="exit",
-        )  # fmt: skip
-        return self.respond(state, session_id, run_id, started)
+        return self.turn(request, session_id)
 
     def stream(self, request: ChatRequest, session_id: str) -> Iterator[dict[str, str]]:
-        """Server-sent events: one `progress` per finished node, then `final` (or `error`)."""
-        started = time.perf_counter()
-        run_id = uuid.uuid4()
-        config = self.config(request.user_id, session_id, run_id)
-        try:
-            for chunk in self.graph.stream(
-                {"messages": [HumanMessage(request.message)]}, config, context=Context(),
-                stream_mode="updates", durability="exit",
-            ):  # fmt: skip
-                for node in chunk:
-                    yield {"event": "progress", "data": json.dumps({"node": node, "run_id": str(run_id)})}
-            state = self.graph.get_state(config).values
-            yield {"event": "final", "data": self.respond(state, session_id, run_id, started).model_dump_json()}
-        except Exception:  # noqa: BLE001 - the stream's boundary: log it, tell the client generically
-            log.exception("chat stream failed (session %s)", session_id)
-            yield {"event": "error", "data": json.dumps({"detail": "internal server error"})}
+        """Server-sent events: one `progress` per finished node, then `final` (or `error`).
+
+        The turn runs whole in one worker thread: a traced turn's context (LangSmith's parent run) lives in
+        context variables, which would not survive the generator being resumed on different threads."""
+        events: queue.Queue[dict[str, str] | None] = queue.Queue()
+
+        def work() -> None:
+            """Run the turn, queueing its events."""
+            try:
+                progress = lambda node, run_id: events.put(  # noqa: E731
+                    {"event": "progress", "data": json.dumps({"node": node, "run_id": run_id})}
+                )
+                events.put({"event": "final", "data": self.turn(request, session_id, progress).model_dump_json()})
+            except Exception:  # noqa: BLE001 - the stream's boundary: log it, tell the client generically
+                log.exception("chat stream failed (session %s)", session_id)
+                events.put({"event": "error", "data": json.dumps({"detail": "internal server error"})})
+            finally:
+                events.put(None)
+
+        threading.Thread(target=work, name="chat-stream", daemon=True).start()
+        while (event := events.get()) is not None:
+            yield event
+
+    def _remember(self, run_id: str) -> None:
+        """Note a traced root run id (bounded)."""
+        with self._lock:
+            self._traced_runs[run_id] = None
+            while len(self._traced_runs) > MAX_TRACKED_RUNS:
+                self._traced_runs.popitem(last=False)
+
+    def feedback(self, body: FeedbackRequest) -> FeedbackResponse | None:
+        """Pass a user's rating to LangSmith; None when the run id is not a turn this process traced."""
+        run_id = str(body.run_id)
+        if self.tracer is None:
+            return FeedbackResponse(run_id=run_id, recorded=False, detail="tracing is off: feedback not recorded")
+        with self._lock:
+            known = run_id in self._traced_runs
+        if not known:
+            return None
+        tracing.record_user_feedback(self.tracer, run_id, body.score, body.comment,
+                                     hide_text=self.settings.langsmith_hide_inputs)  # fmt: skip
+        return FeedbackResponse(run_id=run_id, recorded=True, detail="feedback queued for LangSmith")
 
     def history(self, user_id: str, session_id: str) -> list[dict[str, str]]:
         """The session's messages (user and assistant)."""
@@ -238,6 +335,27 @@ def _turn_products(state: dict[str, Any]) -> list[dict[str, Any]]:
     if result.get("kind") in ("search", "refine", "similar") and result.get("products"):
         return list(state.get("shown") or [])
     return list(result.get("products") or [])
+
+
+def turn_figures(state: dict[str, Any], response: ChatResponse) -> dict[str, Any]:
+    """The turn's retrieval and quality figures (root-run metadata and feedback)."""
+    result = state.get("result") or {}
+    searched = "strategy" in result
+    sims = [p.similarity for p in response.products if p.similarity is not None]
+    return {
+        "strategy": response.strategy,
+        "backend": response.backend,
+        "fallback_reason": response.fallback_reason,
+        "filters": result.get("filters") if searched else None,
+        "num_results": len(response.products),
+        "top1_similarity": sims[0] if sims else None,
+        "mean_similarity": round(sum(sims) / len(sims), 4) if sims else None,
+        "zero_results": searched and not response.products,
+        "fallback": bool(response.fallback_reason),
+        "weak_matches": bool(result.get("weak_matches")) if searched else None,
+        "brain": response.brain,
+        "latency_ms": response.latency_ms,
+    }
 
 
 def _product_fields(p: dict[str, Any]) -> dict[str, Any]:
@@ -282,18 +400,26 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Own the services, the checkpointer pool and the compiled graph for the app's lifetime."""
         cfg = settings or (services.settings if services else get_settings())
+        tracer = tracing.configure_tracing(cfg)
         svc = services or build_services(cfg)
         deps = AgentDeps(svc, chat_model)
         checkpointer, pool = make_checkpointer(svc)
-        chat = ChatService(cfg, deps, build_graph(checkpointer, deps), checkpointer, pool)
+        chat = ChatService(cfg, deps, build_graph(checkpointer, deps), checkpointer, pool, tracer)
         _ = deps.vocabulary, deps.intent_examples  # warm up so the first user doesn't pay for it
         app.state.chat = chat
+        log.info("LangSmith tracing %s", f"on (project {cfg.langsmith_project})" if tracer else "off")
         try:
             yield
         finally:
-            chat.close()
-            if services is None:
-                svc.close()
+            try:
+                chat.close()
+                if services is None:
+                    svc.close()
+            finally:
+                # Bounded: an unreachable LangSmith drops pending traces instead of holding shutdown.
+                tracing.shutdown(tracer, cfg.langsmith_flush_timeout_s)
+                if tracer is not None:
+                    tracing.configure_tracing(cfg.model_copy(update={"langsmith_tracing": False}))
 
     app = FastAPI(
         title="shopagent",
@@ -340,6 +466,26 @@ def create_app(
         except SessionForbiddenError:
             raise forbidden() from None
         return EventSourceResponse(chat.stream(body, session_id))
+
+    @app.post(
+        "/api/v1/chat/feedback",
+        response_model=FeedbackResponse,
+        status_code=202,
+        tags=["chat"],
+        responses={404: {"description": "Tracing is on but `run_id` is not a turn this server traced (recently)."}},
+    )
+    def chat_feedback(body: FeedbackRequest, chat: Chat) -> FeedbackResponse:
+        """Rate an answer: attach the user's `score` (0 = bad .. 1 = good) and optional `comment` to the
+        LangSmith run of the turn (`run_id` from the chat response), as feedback key `user_score`.
+
+        202 `{"recorded": true}`: queued for LangSmith (sent in the background). 202 `{"recorded": false}`:
+        tracing is off, nothing is stored. 404: tracing is on but the run id is not a turn this server process
+        traced (the last 10,000 turns are remembered). 422: malformed run id, score outside [0, 1], comment
+        over 2,000 characters. Comments are scrubbed of secrets, and hidden when LANGSMITH_HIDE_INPUTS is on."""
+        result = chat.feedback(body)
+        if result is None:
+            raise HTTPException(404, detail="unknown run_id: not a turn traced by this server")
+        return result
 
     @app.get("/api/v1/chat/history", tags=["chat"])
     def chat_history(

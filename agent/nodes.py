@@ -3,6 +3,9 @@
 `understand` classifies the message (rules + an embedding scope check); `llm_agent` is the LLM brain
 (skipped when none is configured, falling back on failure); `search`/`details`/`compare`/`similar`/
 `chat` call the tools; `respond` writes the deterministic answer from templates.
+
+Traces: each node is a LangGraph run; the tools they call are `tool` runs under it (the product search
+inside nests its backend, fusion and fallback runs); nodes add their figures to their run's metadata.
 """
 
 from __future__ import annotations
@@ -14,18 +17,30 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
+from langsmith import traceable
 
 from agent import llm, nlu, prompts
 from agent.context import Context
 from agent.service import AgentDeps
 from agent.state import ShownProduct, State
 from shopagent.models import SearchFilters
-from shopagent.tracing import annotate
-from tools import products as tools
+from shopagent.tracing import add_tags, annotate, without_inputs
+from tools import products
 
 log = logging.getLogger(__name__)
 
 _FILTER_FIELDS = {f.name for f in fields(SearchFilters)}
+
+
+def _traced_tool(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A product operation as a LangSmith `tool` run (its Services argument is left out of the trace)."""
+    return traceable(run_type="tool", name=fn.__name__, process_inputs=without_inputs("services"))(fn)
+
+
+search_products = _traced_tool(products.search_products)
+product_details = _traced_tool(products.product_details)
+compare_products = _traced_tool(products.compare_products)
+similar_products = _traced_tool(products.similar_products)
 
 
 def filters_from_dict(data: dict[str, Any] | None) -> SearchFilters:
@@ -72,6 +87,7 @@ class AgentNodes:
             if nlu.out_of_scope_by_embedding(deps.services.embeddings.embed_query(text), shopping, off_topic):
                 u.intent = "out_of_scope"
         annotate(intent=u.intent, language=u.language, refs=u.refs, turn_filters=u.filters.as_dict())
+        add_tags(f"intent:{u.intent}", f"lang:{u.language}")
         return {
             "intent": u.intent, "language": u.language, "refs": u.refs, "turn_filters": u.filters.as_dict(),
             "turn_text": u.search_text, "result": {}, "answer": "", "brain": "rules", "llm_fallback_reason": None,
@@ -141,7 +157,7 @@ class AgentNodes:
 
         def run(query: str, f: SearchFilters) -> dict[str, Any]:
             """The search tool with this run's context."""
-            return tools.search_products(deps.services, query, f, ctx.k, ctx.strategy, ctx.pgvector_threshold,
+            return search_products(deps.services, query, f, ctx.k, ctx.strategy, ctx.pgvector_threshold,
                                          ctx.chroma_threshold)  # fmt: skip
 
         result = run(text, filters)
@@ -150,6 +166,12 @@ class AgentNodes:
             relaxed = SearchFilters(**{**filters.__dict__, "colors": ()})
             result = {**run(f"{' '.join(filters.colors)} {text}", relaxed), "colors_relaxed": True}
         result["kind"] = "refine" if refine else "search"
+        sims = [p["similarity"] for p in result["products"] if p.get("similarity") is not None]
+        annotate(kind=result["kind"], strategy=result["strategy"], backend=result["backend"], k=ctx.k,
+                 filters=result["filters"], num_results=len(result["products"]),
+                 top1_similarity=sims[0] if sims else None,
+                 mean_similarity=round(sum(sims) / len(sims), 4) if sims else None,
+                 fallback_reason=result["fallback_reason"], colors_relaxed=result.get("colors_relaxed"))  # fmt: skip
         update: dict[str, Any] = {
             "result": result, "strategy": result["strategy"], "backend": result["backend"],
             "fallback_reason": result["fallback_reason"], "weak_matches": result["weak_matches"],
@@ -171,7 +193,7 @@ class AgentNodes:
         targets = self._targets(state) or (shown[:1] if len(shown) == 1 else [])
         if not targets:
             return {"result": {"kind": "details", "status": "need_ref" if shown else "need_shown", "products": []}}
-        result = tools.product_details(self._deps().services, [p["product_id"] for p in targets])
+        result = product_details(self._deps().services, [p["product_id"] for p in targets])
         return {"result": {"kind": "details", **result}}
 
     def compare(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -182,7 +204,7 @@ class AgentNodes:
             targets = shown[:3]
         if len(targets) < 2:
             return {"result": {"kind": "compare", "status": "need_two" if shown else "need_shown", "products": []}}
-        result = tools.compare_products(self._deps().services, [p["product_id"] for p in targets])
+        result = compare_products(self._deps().services, [p["product_id"] for p in targets])
         return {"result": {"kind": "compare", **result}}
 
     def similar(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -192,7 +214,7 @@ class AgentNodes:
         if not targets:
             return {"result": {"kind": "similar", "status": "need_shown", "products": []}}
         ctx = runtime.context
-        result = tools.similar_products(self._deps().services, targets[0]["product_id"], ctx.k, ctx.mmr_lambda)
+        result = similar_products(self._deps().services, targets[0]["product_id"], ctx.k, ctx.mmr_lambda)
         update: dict[str, Any] = {"result": {"kind": "similar", **result}}
         if result["products"]:
             update["shown"] = _shown(result["products"], state.get("language") or "en")
@@ -207,9 +229,12 @@ class AgentNodes:
     def respond(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """The deterministic answer from templates, in the user's language."""
         lang = state.get("language") or "en"
-        answer = render(state.get("result") or {}, state, lang)
+        result = state.get("result") or {}
+        answer = render(result, state, lang)
         if state.get("llm_fallback_reason"):
             answer = f"{answer}\n{prompts.t(lang, 'llm_unavailable')}"
+        annotate(kind=result.get("kind", "help"), status=result.get("status", "ok"), language=lang,
+                 num_products=len(result.get("products") or []), answer_chars=len(answer))  # fmt: skip
         return {"answer": answer, "messages": [AIMessage(answer)]}
 
 

@@ -58,6 +58,9 @@ _SECRET_FIELD = re.compile(r"password|passwd|secret|api_?key|token$|authorizatio
                            re.IGNORECASE)  # fmt: skip
 _USER_FIELDS = frozenset({"user", "user_id", "userid"})
 _PSEUDONYM = re.compile(r"u_[0-9a-f]{16}")
+# A user field that already holds a pseudonym needs no rewriting; every run of a turn inherits one in its
+# metadata, and without this the fast path below would never apply.
+_PSEUDONYMOUS_USER = re.compile(r'"user": "u_[0-9a-f]{16}"')
 # Fields whose strings stay readable when message text is hidden: enumerations, ids, model names.
 _KEEP_WHEN_HIDDEN = frozenset({
     "strategy", "backend", "primary", "served_by", "fallback_reason", "product_id", "product_ids", "id", "ids",
@@ -110,7 +113,7 @@ class TraceScrubber:
         """Scrub one payload dict (unchanged, after one scan of its JSON, when no rule can apply)."""
         if not self.hide_text:
             dumped = json.dumps(data, ensure_ascii=False, default=str)
-            if not _suspect(dumped) and not any(s in dumped for s in self._dumped_secrets):
+            if not _suspect(_PSEUDONYMOUS_USER.sub("", dumped)) and not any(s in dumped for s in self._dumped_secrets):
                 return data
         return self._walk(data, "")
 

@@ -1,0 +1,120 @@
+"""scripts/evaluate_agent.py's core over the test slice: real graph, real search, real catalog checks.
+
+The evaluators must be able to fail: a product that is not shown, an answer in the wrong language and an
+id that is not in the catalog each score 0."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from agent.context import Context
+from shopagent.bootstrap import Services
+from shopagent.config import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def evaluate_agent() -> ModuleType:
+    """The script, imported as a module."""
+    spec = importlib.util.spec_from_file_location("evaluate_agent", PROJECT_ROOT / "scripts" / "evaluate_agent.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def grade3(labels: dict[str, dict[str, int]], qid: str) -> list[str]:
+    """The query's Exact (grade 3) products."""
+    return sorted(pid for pid, grade in labels[qid].items() if grade == 3)
+
+
+@pytest.fixture
+def conversations(queries: dict[str, str], labels: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Two small conversations over shared queries whose products are in the slice (en and es)."""
+    return [
+        {"id": "bottle-en", "language": "en", "turns": [
+            {"message": queries["q013"],
+             "expect": {"relevant_product_ids": grade3(labels, "q013"), "intent": "search"}},
+            {"message": "tell me more about the first one", "expect": {"intent": "details"}},
+        ]},
+        {"id": "ugg-es", "language": "es", "turns": [
+            {"message": "busco pantuflas ugg para mujer",
+             "expect": {"relevant_product_ids": grade3(labels, "q024"), "intent": "search"}},
+            {"message": "compara el 1 y el 2", "expect": {"intent": "compare"}},
+        ]},
+    ]  # fmt: skip
+
+
+def test_conversations_are_scored(
+    evaluate_agent: ModuleType, services: Services, conversations: list[dict[str, Any]]
+) -> None:
+    """Every evaluator is computed per turn, per conversation and overall; these conversations pass."""
+    report = evaluate_agent.evaluate_local(services, conversations, Context())
+    rows = report["turns"]
+    assert [(r["conversation"], r["intent"]) for r in rows] == [
+        ("bottle-en", "search"), ("bottle-en", "details"), ("ugg-es", "search"), ("ugg-es", "compare")]  # fmt: skip
+    assert [r["relevant_shown"] for r in rows] == [1.0, None, 1.0, None]
+    assert all(r["language_match"] == r["no_hallucinated_ids"] == r["intent_match"] == 1.0 for r in rows)
+    assert len(rows[0]["shown_ids"]) == 5 and len(rows[1]["result_ids"]) == 1 and len(rows[3]["result_ids"]) == 2
+    assert rows[3]["answer"].startswith("Comparación")
+    assert report["summary"]["turns_scored"] == {"relevant_shown": 2, "language_match": 4,
+                                                 "no_hallucinated_ids": 4, "intent_match": 4}  # fmt: skip
+    assert report["conversations"]["ugg-es"]["relevant_shown"] == 1.0
+    table = evaluate_agent.to_table(report)
+    assert "ugg-es" in table and "relevant_shown" in table
+
+
+def test_evaluators_can_fail(
+    evaluate_agent: ModuleType, services: Services, conversations: list[dict[str, Any]], labels
+) -> None:
+    """A product that is not shown, a wrong language, a wrong intent each score 0 (and lower the means)."""
+    bottle, ugg = conversations
+    bottle["turns"][0]["expect"]["relevant_product_ids"] = grade3(labels, "q024")  # slippers for a bottle query
+    bottle["turns"][1]["expect"]["intent"] = "compare"
+    ugg["language"] = "en"  # its answers are in Spanish
+    report = evaluate_agent.evaluate_local(services, conversations, Context())
+    rows = report["turns"]
+    assert rows[0]["relevant_shown"] == 0.0 and rows[2]["relevant_shown"] == 1.0
+    assert rows[1]["intent_match"] == 0.0
+    assert [r["language_match"] for r in rows] == [1.0, 1.0, 0.0, 0.0]
+    assert report["summary"]["relevant_shown"] == 0.5 and report["summary"]["language_match"] == 0.5
+    assert report["conversations"]["bottle-en"]["intent_match"] == 0.5
+
+
+def test_hallucinated_ids_are_caught(evaluate_agent: ModuleType, services: Services, labels) -> None:
+    """Ids in the answer text or lists that the catalog does not hold fail the check; real ones pass."""
+    known = evaluate_agent.catalog_checker(services)
+    real = next(pid for pid in grade3(labels, "q013") if known([pid]))
+    turn = {"answer": f"Try {real} or B0FAKE0000.", "shown_ids": [real], "result_ids": [], "shown_names": [],
+            "intent": "search"}  # fmt: skip
+    scores = evaluate_agent.turn_scores(turn, {}, "en", known)
+    assert scores["no_hallucinated_ids"] == 0.0 and scores["unknown_ids"] == ["B0FAKE0000"]
+    turn["answer"] = f"Try {real}."
+    assert evaluate_agent.turn_scores(turn, {}, "en", known)["no_hallucinated_ids"] == 1.0
+
+
+def test_answer_language(evaluate_agent: ModuleType) -> None:
+    """The language check ignores catalog names and quoted queries, which stay English in Spanish answers."""
+    name = "UGG Women's Fluff Yeah Slide Slipper, Black, 8"
+    names = [name, "UGG"]
+    es = f'Esto es lo que encontré para "ugg slippers for women":\n1. {name} (UGG)'
+    en = f'Here is what I found for "pantuflas para mujer":\n1. {name} (UGG)'
+    assert evaluate_agent.answer_language(es, names) == "es"
+    assert evaluate_agent.answer_language(en, names) == "en"
+
+
+def test_shipped_conversations_are_well_formed(evaluate_agent: ModuleType, labels) -> None:
+    """data/eval/conversations.jsonl: ~12 en/es conversations; expected products are real, judged Exact."""
+    path: Path = PROJECT_ROOT / "data" / "eval" / "conversations.jsonl"
+    convs = evaluate_agent.load_conversations(path)
+    assert len(convs) >= 10 and {c["language"] for c in convs} == {"en", "es"}
+    exact = {pid for judged in labels.values() for pid, grade in judged.items() if grade == 3}
+    for conv in convs:
+        for turn in conv["turns"]:
+            assert set(turn["expect"]) <= {"relevant_product_ids", "intent", "language"}, json.dumps(turn)
+            assert set(turn["expect"].get("relevant_product_ids", [])) <= exact
