@@ -72,6 +72,19 @@ _ES_EN = {
     "teclado": "keyboard", "ratón": "mouse", "raton": "mouse", "impresora": "printer",
     "cafetera": "coffee maker", "café": "coffee", "cafe": "coffee", "gafas": "glasses",
     "lentes": "glasses", "sombrero": "hat", "gorra": "cap", "calcetines": "socks", "guantes": "gloves",
+    "perro": "dog", "perros": "dogs", "gato": "cat", "gatos": "cats", "mascota": "pet", "mascotas": "pets",
+    "comedero": "bowl", "comida": "food", "correa": "leash", "collar": "collar", "juego": "game",
+    "pelota": "ball", "bolsa": "bag", "bolsas": "bags", "vaso": "glass", "vasos": "glasses",
+    "copa": "glass", "copas": "glasses", "vino": "wine", "cuchillo": "knife", "cuchillos": "knives",
+    "manta": "blanket", "cobija": "blanket", "almohada": "pillow", "toalla": "towel", "jabón": "soap",
+    "jabon": "soap", "crema": "cream", "maquillaje": "makeup", "uñas": "nails", "pelo": "hair",
+    "cabello": "hair", "luces": "lights", "luz": "light", "ventilador": "fan", "techo": "ceiling", "pared": "wall",
+    "escritorio": "desk", "ruedas": "wheels", "tijeras": "scissors", "papel": "paper", "cuaderno": "notebook",
+    "agenda": "planner", "lápiz": "pencil", "lapiz": "pencil", "bolígrafo": "pen", "boligrafo": "pen",
+    "rotura": "breakage", "anti": "anti", "rojos": "red", "rojas": "red", "azules": "blue",
+    "negros": "black", "negras": "black", "blancos": "white", "blancas": "white", "verdes": "green",
+    "mujeres": "women", "pantuflas": "slippers", "sandalias": "sandals",
+    "tacones": "heels", "para": "for", "con": "with", "y": "and", "bañador": "swimsuit", "cinta": "tape",
 }  # fmt: skip
 _ES_FILLER = re.compile(
     r"\b(quiero|quisiera|busco|buscando|necesito|me\s+gustar[ií]a|mu[eé]strame|dame|un|una|unos|unas|el|la|"
@@ -91,6 +104,10 @@ _SPANISH_HINT = re.compile(
 )
 
 
+# Words spelt the same in both languages: no evidence either way.
+_SHARED_WORDS = frozenset({"cable", "sofa", "anti", "collar", "agenda", "tenis", "gamer", "piel", "rosa"})
+
+
 @dataclass
 class ParsedQuery:
     """A shopper query split into what to search for and what to filter on."""
@@ -104,6 +121,8 @@ class ParsedQuery:
 def detect_language(text: str) -> str:
     """'es' or 'en', by Spanish function words and accents (enough for routing and templates)."""
     hits = len(_SPANISH_HINT.findall(text))
+    # A Spanish shop word counts too ("champú tresemme anti rotura" has no function word).
+    hits += sum(1 for w in re.findall(r"[\wáéíóúñü]+", text.lower()) if w in _ES_EN and w not in _SHARED_WORDS)
     return "es" if hits >= 2 or re.search(r"[¿¡ñ]", text) or (hits == 1 and len(text.split()) <= 3) else "en"
 
 

@@ -164,6 +164,23 @@ def _drop_compression_notice(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Run compression is not enabled")
 
 
+class _ScrubLogRecords(logging.Filter):
+    """langsmith's own error logs quote request details (a masked API key among them): keep the
+    message, scrubbed, and drop the traceback."""
+
+    def __init__(self, secrets: Iterable[str]):
+        """Remember the configured secrets."""
+        super().__init__()
+        self._secrets = list(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drop it."""
+        record.msg = scrub_secrets(record.getMessage(), self._secrets)
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return True
+
+
 def tracing_enabled(settings: Settings) -> bool:
     """Tracing is on only when asked for and an API key is configured."""
     return settings.langsmith_tracing and settings.langsmith_api_key is not None
@@ -194,6 +211,11 @@ def new_client(settings: Settings, *, timeout_ms: tuple[int, int] = CLIENT_TIMEO
     # Feedback is attached by run id without a project id (reading it would cost a request per turn).
     warnings.filterwarnings("ignore", message="Creating feedback for a run without session_id")
     logging.getLogger("langsmith.client").addFilter(_drop_compression_notice)
+    # Logger filters don't apply to child loggers, so each langsmith logger that reports errors gets one.
+    for name in ("langsmith", "langsmith.client", "langsmith._internal._background_thread", "langsmith.run_trees"):
+        ls_log = logging.getLogger(name)
+        if not any(isinstance(f, _ScrubLogRecords) for f in ls_log.filters):
+            ls_log.addFilter(_ScrubLogRecords(secrets))
     return _Client(
         api_url=settings.langsmith_endpoint,
         api_key=settings.langsmith_api_key.get_secret_value(),
@@ -275,8 +297,9 @@ def _in_background(name: str, fn: Callable[[], Any]) -> None:
         """The thread body."""
         try:
             fn()
-        except Exception:  # noqa: BLE001 - feedback is best effort; the turn already succeeded
-            log.warning("LangSmith %s failed", name, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - feedback is best effort; the turn already succeeded
+            # No traceback: request errors quote headers; the type and scrubbed text are enough.
+            log.warning("LangSmith %s failed: %s: %s", name, type(exc).__name__, scrub_secrets(str(exc)))
         finally:
             with _pending_lock:
                 _pending.discard(threading.current_thread())
