@@ -155,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         "k": args.k,
         "queries": len(queries),
         "embedding_model": getattr(services.embeddings, "model_name", settings.embedding_provider),
-        "thresholds": {"pgvector": settings.pgvector_similarity_threshold,
-                       "chroma": settings.chroma_similarity_threshold,
-                       "relaxed_floor": settings.relaxed_similarity_floor},  # fmt: skip
+        "thresholds": {
+            "pgvector": settings.pgvector_similarity_threshold,
+            "chroma": settings.chroma_similarity_threshold,
+            "relaxed_floor": settings.relaxed_similarity_floor,
+        },  # fmt: skip
         "strategies": {s: summarise(r, labels, args.k) for s, r in runs.items()},
     }
     if settings.langsmith_api_key is not None:

@@ -1,7 +1,7 @@
 """Load a product catalog into PostgreSQL (and optionally Chroma), embedding only what changed.
 
-    python scripts/ingest.py --catalog data/esci-us/products.jsonl.gz [--limit N] [--batch-size N]
-        [--force] [--stores pgvector,chroma] [--reset-embeddings] [--json]
+python scripts/ingest.py --catalog data/esci-us/products.jsonl.gz [--limit N] [--batch-size N]
+    [--force] [--stores pgvector,chroma] [--reset-embeddings] [--json]
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=256, help="records per embed+upsert batch (default 256)")
     p.add_argument("--force", action="store_true", help="re-embed every product, changed or not")
     p.add_argument("--stores", default="pgvector", help="comma list of stores to fill: pgvector,chroma")
-    p.add_argument("--reset-embeddings", action="store_true",
-                   help="re-create the embedding column for the configured model's dimension (re-embeds all)")
+    p.add_argument(
+        "--reset-embeddings",
+        action="store_true",
+        help="re-create the embedding column for the configured model's dimension (re-embeds all)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -75,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
             records = islice(records, args.limit)
         with tqdm(total=args.limit, unit="product", disable=args.quiet, desc="ingest") as bar:
             summary = ingest(
-                conn, embeddings, model, records, batch_size=args.batch_size, force=args.force,
-                on_batch=on_batch, progress=bar.update,
+                conn,
+                embeddings,
+                model,
+                records,
+                batch_size=args.batch_size,
+                force=args.force,
+                on_batch=on_batch,
+                progress=bar.update,
             )
     except CatalogError as exc:
         log.error("%s", exc)

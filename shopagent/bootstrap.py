@@ -45,9 +45,7 @@ class Services:
             self.pool.close()
 
 
-def build_services(
-    settings: Settings, embeddings: Embeddings | None = None, *, with_chroma: bool = True
-) -> Services:
+def build_services(settings: Settings, embeddings: Embeddings | None = None, *, with_chroma: bool = True) -> Services:
     """Embeddings (unless given), migrated database pool and Chroma store. A database that is down
     is recorded (the service still starts and searches Chroma); a dimension mismatch is fatal."""
     embeddings = embeddings or make_embeddings(settings)

@@ -19,7 +19,7 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from shopagent.config import Settings
-from shopagent.models import Hit, SearchFilters
+from shopagent.models import NO_FILTERS, Hit, SearchFilters
 from shopagent.query import name_is_excluded
 from shopagent.repository import ProductRow
 
@@ -98,9 +98,7 @@ class ChromaStore:
             out[pid] = {
                 "metadata": got["metadatas"][n] if got.get("metadatas") is not None else {},
                 "document": got["documents"][n] if got.get("documents") is not None else "",
-                "embedding": (
-                    np.asarray(got["embeddings"][n], dtype=np.float32) if include_embeddings else None
-                ),
+                "embedding": (np.asarray(got["embeddings"][n], dtype=np.float32) if include_embeddings else None),
             }
         return out
 
@@ -119,7 +117,7 @@ class ChromaStore:
         self,
         embedding: Sequence[float],
         k: int,
-        filters: SearchFilters = SearchFilters(),
+        filters: SearchFilters = NO_FILTERS,
         threshold: float | None = None,
     ) -> list[Hit]:
         """Top-k by cosine similarity with the same filters as PostgreSQL."""

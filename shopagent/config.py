@@ -72,7 +72,11 @@ class Settings(BaseSettings):
     pseudonym_salt: SecretStr = SecretStr("shopagent")
 
     @field_validator(
-        "database_url", "ollama_base_url", "ollama_chat_model", "langsmith_endpoint", "langsmith_api_key",
+        "database_url",
+        "ollama_base_url",
+        "ollama_chat_model",
+        "langsmith_endpoint",
+        "langsmith_api_key",
         mode="before",
     )
     @classmethod

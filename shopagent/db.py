@@ -120,9 +120,7 @@ def migrate(conn: psycopg.Connection, embedding_dim: int) -> list[str]:
                 continue
             # The only substitution: an int validated above, never user text.
             conn.execute(text.replace("{embedding_dim}", str(embedding_dim)))  # type: ignore[arg-type]
-            conn.execute(
-                "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)", (version, checksum)
-            )
+            conn.execute("INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)", (version, checksum))
             applied.append(version)
             log.info("applied migration %s", version)
     register_vector(conn)

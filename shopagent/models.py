@@ -41,6 +41,9 @@ class SearchFilters:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items() if v not in (None, ())}
 
 
+NO_FILTERS = SearchFilters()  # frozen, so safe as a shared default
+
+
 @dataclass(frozen=True)
 class Hit:
     """One retrieved product. `score` is cosine similarity in [-1, 1] for vector backends and

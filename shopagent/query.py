@@ -61,7 +61,7 @@ _ES_EN = {
     "lámpara": "lamp", "lampara": "lamp", "cocina": "kitchen", "botella": "bottle", "agua": "water",
     "taza": "mug", "libro": "book", "libros": "books", "juguete": "toy", "juguetes": "toys",
     "niños": "kids", "niño": "kid", "niña": "girl", "bebé": "baby", "bebe": "baby", "mujer": "women",
-    "mujeres": "women", "hombre": "men", "hombres": "men", "rojo": "red", "roja": "red", "azul": "blue",
+    "hombre": "men", "hombres": "men", "rojo": "red", "roja": "red", "azul": "blue",
     "negro": "black", "negra": "black", "blanco": "white", "blanca": "white", "verde": "green",
     "amarillo": "yellow", "rosa": "pink", "gris": "gray", "cuero": "leather", "piel": "leather",
     "madera": "wood", "acero": "steel", "inoxidable": "stainless", "barato": "cheap", "barata": "cheap",

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from shopagent.models import Hit, SearchFilters
+from shopagent.models import NO_FILTERS, Hit, SearchFilters
 from shopagent.query import exclusion_patterns
 
 PRODUCT_COLUMNS = (
@@ -220,7 +220,7 @@ def vector_search(
     conn: psycopg.Connection,
     embedding: Sequence[float],
     k: int,
-    filters: SearchFilters = SearchFilters(),
+    filters: SearchFilters = NO_FILTERS,
     threshold: float | None = None,
 ) -> list[Hit]:
     """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`."""
@@ -241,7 +241,16 @@ def vector_search(
     ).format(where=filter_clause(filters, params))
     rows = conn.execute(query, params).fetchall()
     return [
-        Hit(r["id"], float(r["similarity"]), "pgvector", i + 1, r["name"], r["price"], r["brand"], float(r["similarity"]))
+        Hit(
+            r["id"],
+            float(r["similarity"]),
+            "pgvector",
+            i + 1,
+            r["name"],
+            r["price"],
+            r["brand"],
+            float(r["similarity"]),
+        )
         for i, r in enumerate(rows)
     ]
 
@@ -256,8 +265,7 @@ def explain_vector_search(
         if no_seqscan:
             conn.execute("SET LOCAL enable_seqscan = off")
         rows = conn.execute(
-            "EXPLAIN SELECT id FROM products WHERE embedding IS NOT NULL"
-            " ORDER BY embedding <=> %(q)s LIMIT %(k)s",
+            "EXPLAIN SELECT id FROM products WHERE embedding IS NOT NULL ORDER BY embedding <=> %(q)s LIMIT %(k)s",
             params,
         ).fetchall()
     return "\n".join(_first(r) for r in rows)
@@ -268,9 +276,7 @@ def analyze(conn: psycopg.Connection) -> None:
     conn.execute("ANALYZE products")
 
 
-def fulltext_search(
-    conn: psycopg.Connection, text: str, k: int, filters: SearchFilters = SearchFilters()
-) -> list[Hit]:
+def fulltext_search(conn: psycopg.Connection, text: str, k: int, filters: SearchFilters = NO_FILTERS) -> list[Hit]:
     """Top-k by weighted full-text rank (ts_rank, no length normalisation: measured best on the
     sample queries); any query term may match (OR), more matched terms and fields rank higher."""
     params: dict[str, Any] = {"text": text, "k": int(k)}
@@ -313,7 +319,7 @@ def get_embeddings(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, np
 
 
 def neighbours_with_vectors(
-    conn: psycopg.Connection, product_id: str, k: int, filters: SearchFilters = SearchFilters()
+    conn: psycopg.Connection, product_id: str, k: int, filters: SearchFilters = NO_FILTERS
 ) -> list[tuple[Hit, np.ndarray]]:
     """Nearest products to a stored product (itself excluded), with their vectors (for MMR)."""
     params: dict[str, Any] = {"pid": product_id, "k": int(k)}
@@ -330,7 +336,16 @@ def neighbours_with_vectors(
     rows = conn.execute(query, params).fetchall()
     return [
         (
-            Hit(r["id"], 1 - float(r["distance"]), "pgvector", i + 1, r["name"], r["price"], r["brand"], 1 - float(r["distance"])),
+            Hit(
+                r["id"],
+                1 - float(r["distance"]),
+                "pgvector",
+                i + 1,
+                r["name"],
+                r["price"],
+                r["brand"],
+                1 - float(r["distance"]),
+            ),
             np.asarray(r["embedding"], dtype=np.float32),
         )
         for i, r in enumerate(rows)

@@ -175,7 +175,7 @@ class ProductSearch:
         )
 
     def _primary_with_fallback(
-        self, strategy: str, order: tuple[str, str], qvec: list[float], k: int, filters: SearchFilters,
+        self, strategy: str, order: tuple[str, ...], qvec: list[float], k: int, filters: SearchFilters,
         options: SearchOptions,
     ) -> SearchResponse:  # fmt: skip
         """Primary vector backend; fall back to the other on error or too few results above threshold;
@@ -222,11 +222,15 @@ class ProductSearch:
         log.info("fallback from %s to %s: %s", primary, served_by, reason)
         return {"primary": primary, "served_by": served_by, "reason": reason}
 
-    def _pgvector_primary(self, text: str, qvec: list[float], k: int, f: SearchFilters, o: SearchOptions) -> SearchResponse:
+    def _pgvector_primary(
+        self, text: str, qvec: list[float], k: int, f: SearchFilters, o: SearchOptions
+    ) -> SearchResponse:
         """pgvector, falling back to Chroma."""
         return self._primary_with_fallback("pgvector_primary", ("pgvector", "chroma"), qvec, k, f, o)
 
-    def _chroma_primary(self, text: str, qvec: list[float], k: int, f: SearchFilters, o: SearchOptions) -> SearchResponse:
+    def _chroma_primary(
+        self, text: str, qvec: list[float], k: int, f: SearchFilters, o: SearchOptions
+    ) -> SearchResponse:
         """Chroma, falling back to pgvector."""
         return self._primary_with_fallback("chroma_primary", ("chroma", "pgvector"), qvec, k, f, o)
 
