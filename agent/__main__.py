@@ -24,7 +24,14 @@ def serve(args: argparse.Namespace) -> None:
     from shopagent.config import get_settings
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+    host, port = args.host or settings.host, args.port or settings.port
+    sys.stdout.write(
+        f"shopagent chat API on http://{host}:{port} (OpenAPI docs: /docs). Try:\n"
+        f"  curl -s http://{host}:{port}/api/v1/chat/message -H 'content-type: application/json' \\\n"
+        f'       -d \'{{"user_id": "ana", "message": "I am looking for a water bottle without straw"}}\'\n'
+    )
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=host, port=port,
                 log_level=args.log_level.lower())  # fmt: skip
 
 
