@@ -27,6 +27,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("LANGSMITH_TRACING", "false")
+# The suite shares one torch model (the `embeddings` fixture); scripts it runs as subprocesses must embed
+# with the same runtime, or their content hashes differ. The ONNX runtime has its own tests.
+os.environ.setdefault("EMBEDDING_RUNTIME", "torch")
 
 DATA = PROJECT_ROOT / "data" / "esci-us"
 # Queries whose judged products are always in the test slice (real shopper queries).
