@@ -238,6 +238,11 @@ def exclusion_patterns(term: str, boundary: str = r"\b") -> tuple[str, str]:
     return body, negated
 
 
+def name_negates(name: str, terms: tuple[str, ...]) -> bool:
+    """True when the name itself says it lacks a negated term ("Desk Chair, No Wheels"): an explicit match."""
+    return any(re.search(exclusion_patterns(term)[1], name, re.I) for term in terms)
+
+
 def name_is_excluded(name: str, terms: tuple[str, ...]) -> bool:
     """Python twin of the SQL exclusion (used where filtering happens outside PostgreSQL)."""
     for term in terms:

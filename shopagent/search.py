@@ -24,7 +24,7 @@ from shopagent.chroma_store import ChromaStore
 from shopagent.config import STRATEGIES, Settings
 from shopagent.fusion import reciprocal_rank_fusion
 from shopagent.models import Hit, SearchFilters, SearchResponse
-from shopagent.query import ParsedQuery, parse_query
+from shopagent.query import ParsedQuery, name_negates, parse_query
 from shopagent.tracing import annotate, without_inputs
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # weights. Tuned settings scored at most ~0.01 nDCG@10 higher on the sample queries (README "Quality"),
 # not enough to justify fitting them to 100 queries.
 HYBRID_CANDIDATES = 50
-HYBRID_WEIGHTS = {"vector": 1.0, "fulltext": 1.0}
+HYBRID_WEIGHTS = {"vector": 1.0, "fulltext": 1.0, "negation": 1.0}
 RRF_K = 60
 
 
@@ -268,7 +268,7 @@ class ProductSearch:
         timings["fulltext"] = round((time.perf_counter() - started) * 1000, 2)
         if reasons:
             self._note_fallback("hybrid", dense_backend if dense else "none", "; ".join(reasons))
-        hits = self._fuse(qvec, dense, lexical, k, floor)
+        hits = self._fuse(qvec, dense, lexical, k, floor, f.exclude_terms)
         backend = "hybrid" if lexical else dense_backend
         weak = bool(hits) and all((h.similarity or 0.0) < pg_thr for h in hits)
         return SearchResponse(hits, "hybrid", backend, "; ".join(reasons) or None, weak_matches=weak,
@@ -276,15 +276,20 @@ class ProductSearch:
 
     # dense / lexical are already the outputs of the sibling backend runs; don't send them twice.
     @traceable(run_type="chain", name="fusion", process_inputs=without_inputs("qvec", "dense", "lexical"))
-    def _fuse(self, qvec: list[float], dense: list[Hit], lexical: list[Hit], k: int, floor: float) -> list[Hit]:
-        """Weighted RRF of the two lists; every fused hit gets its cosine similarity; drop those
-        below the relaxed floor (lexical matches that mean something else)."""
-        fused = reciprocal_rank_fusion(
-            {"vector": [h.product_id for h in dense], "fulltext": [h.product_id for h in lexical]},
-            HYBRID_WEIGHTS,
-            RRF_K,
-        )
+    def _fuse(
+        self, qvec: list[float], dense: list[Hit], lexical: list[Hit], k: int, floor: float,
+        negated: tuple[str, ...] = (),
+    ) -> list[Hit]:  # fmt: skip
+        """Weighted RRF of the lists; every fused hit gets its cosine similarity; drop those below the
+        relaxed floor (lexical matches that mean something else). For a negation query ("chair without
+        wheels"), candidates whose name says so ("..., No Wheels") form a third list: they match the
+        constraint explicitly, which neither the embedding nor full text can see."""
         by_id = {h.product_id: h for h in lexical} | {h.product_id: h for h in dense}
+        rankings = {"vector": [h.product_id for h in dense], "fulltext": [h.product_id for h in lexical]}
+        if negated:
+            rankings["negation"] = [pid for pid in dict.fromkeys(rankings["vector"] + rankings["fulltext"])
+                                    if name_negates(by_id[pid].name, negated)]  # fmt: skip
+        fused = reciprocal_rank_fusion(rankings, HYBRID_WEIGHTS, RRF_K)
         missing = [pid for pid, _ in fused[: k * 2] if by_id[pid].similarity is None]
         sims = self._similarities(qvec, missing)
         out: list[Hit] = []
@@ -296,7 +301,8 @@ class ProductSearch:
             out.append(replace(hit, score=score, backend="hybrid", rank=len(out) + 1, similarity=sim))
             if len(out) == k:
                 break
-        annotate(rrf_k=RRF_K, weights=HYBRID_WEIGHTS, dense=len(dense), fulltext=len(lexical), **_figures(out))
+        annotate(rrf_k=RRF_K, weights=HYBRID_WEIGHTS, dense=len(dense), fulltext=len(lexical),
+                 negation=len(rankings.get("negation", [])), **_figures(out))  # fmt: skip
         return out
 
     def _similarities(self, qvec: list[float], ids: list[str]) -> dict[str, float]:

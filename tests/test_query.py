@@ -114,3 +114,13 @@ def test_negated_terms_stay_out_of_real_results(
     assert offenders == [], (parsed.text, strategy, offenders)
     unfiltered = services.search.search(ParsedQuery(parsed.original, parsed.text), options=options)
     assert any(name_is_excluded(h.name, parsed.filters.exclude_terms) for h in unfiltered.hits), strategy
+
+
+def test_name_negates_marks_explicit_matches() -> None:
+    """A name that itself negates the term matches a negation query explicitly; a mere mention doesn't."""
+    from shopagent.query import name_negates
+
+    assert name_negates("Swivel Home Office Chair, No Wheels", ("wheels",))
+    assert name_negates("Full Grain Leather Belt Strap without Belt Buckle", ("buckles",))
+    assert not name_negates("Office Chair with Smooth Wheels", ("wheels",))
+    assert not name_negates("White Desk Chair", ("wheels",))
