@@ -174,6 +174,31 @@ def ingest(
     """
     summary = IngestSummary()
     started = time.perf_counter()
+    if repository.product_count(conn) == 0:
+        repository.drop_vector_index(conn)  # initial load: index once at the end, not row by row
+    try:
+        _ingest_batches(conn, embeddings, model_name, records, summary, batch_size, force, on_batch, progress)
+    finally:
+        repository.ensure_vector_index(conn)  # also rebuilds it after a killed initial load
+    if summary.inserted or summary.updated:
+        repository.analyze(conn)
+    summary.seconds = time.perf_counter() - started
+    summary.coverage_pct = float(repository.coverage(conn).get("coverage_pct") or 0.0)
+    return summary
+
+
+def _ingest_batches(
+    conn: psycopg.Connection,
+    embeddings: Embeddings,
+    model_name: str,
+    records: Iterable[dict[str, Any]],
+    summary: IngestSummary,
+    batch_size: int,
+    force: bool,
+    on_batch: BatchHook | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """The batch loop of `ingest`, accumulating into `summary`."""
     for raw_batch in _batches(records, batch_size):
         rows: dict[str, ProductRow] = {}
         for raw in raw_batch:
@@ -219,11 +244,6 @@ def ingest(
         summary.skipped += len(rows) - len(todo)
         if progress is not None:
             progress(len(raw_batch))
-    if summary.inserted or summary.updated:
-        repository.analyze(conn)
-    summary.seconds = time.perf_counter() - started
-    summary.coverage_pct = float(repository.coverage(conn).get("coverage_pct") or 0.0)
-    return summary
 
 
 def _sample(summary: IngestSummary, message: str) -> None:

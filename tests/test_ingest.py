@@ -393,6 +393,9 @@ def test_killed_ingest_resumes_without_duplicates(
         assert (float(cov[0]), cov[1], cov[2]) == (100.0, 0, 0)
         expected = sorted(str(p["product_id"]) for p in products[1000:1120])
         assert sorted(r[0] for r in conn.execute("SELECT id FROM products")) == expected
+        # The killed initial load had dropped the HNSW index to build it once at the end; the resumed
+        # run rebuilt it.
+        assert conn.execute("SELECT to_regclass('products_embedding_hnsw') IS NOT NULL").fetchone()[0]
     assert sorted(ChromaStore(tmp_path / "chroma", "cli_test").iter_ids()) == expected
 
 
