@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shopagent.models import SearchFilters
-from shopagent.query import detect_language, extract_negations, extract_price, parse_query, translate_es
+from shopagent.query import (
+    color_words,
+    detect_language,
+    extract_negations,
+    extract_price,
+    parse_query,
+    translate_es,
+)
 
 # ---------------------------------------------------------------- intent cues
 
@@ -85,17 +92,7 @@ _ENGLISH_HINT = re.compile(
     re.I,
 )
 
-COLORS = {
-    "red": "red", "blue": "blue", "black": "black", "white": "white", "green": "green", "yellow": "yellow",
-    "pink": "pink", "gray": "gray", "grey": "gray", "brown": "brown", "tan": "tan", "beige": "beige",
-    "purple": "purple", "orange": "orange", "silver": "silver", "gold": "gold", "navy": "navy",
-    "rojo": "red", "roja": "red", "rojos": "red", "rojas": "red", "azul": "blue", "azules": "blue",
-    "negro": "black", "negra": "black", "negros": "black", "negras": "black", "blanco": "white",
-    "blanca": "white", "blancos": "white", "blancas": "white", "verde": "green", "verdes": "green",
-    "amarillo": "yellow", "amarilla": "yellow", "rosa": "pink", "rosas": "pink", "gris": "gray",
-    "grises": "gray", "marrón": "brown", "marron": "brown", "morado": "purple", "morada": "purple",
-    "naranja": "orange", "plateado": "silver", "dorado": "gold", "dorada": "gold",
-}  # fmt: skip
+COLORS = color_words()
 _COLOR_RE = re.compile(r"\b(" + "|".join(sorted(COLORS, key=len, reverse=True)) + r")\b", re.I)
 
 _ORDINALS = {

@@ -84,7 +84,10 @@ _ES_EN = {
     "rotura": "breakage", "anti": "anti", "rojos": "red", "rojas": "red", "azules": "blue",
     "negros": "black", "negras": "black", "blancos": "white", "blancas": "white", "verdes": "green",
     "mujeres": "women", "pantuflas": "slippers", "sandalias": "sandals",
-    "tacones": "heels", "para": "for", "con": "with", "y": "and", "bañador": "swimsuit", "cinta": "tape",
+    "amarilla": "yellow", "rosas": "pink", "grises": "gray", "marrón": "brown", "marron": "brown",
+    "morado": "purple", "morada": "purple", "naranja": "orange", "plateado": "silver", "dorado": "gold",
+    "dorada": "gold", "tacones": "heels", "para": "for", "con": "with", "y": "and", "bañador": "swimsuit",
+    "cinta": "tape",
 }  # fmt: skip
 _ES_FILLER = re.compile(
     r"\b(quiero|quisiera|busco|buscando|necesito|me\s+gustar[ií]a|mu[eé]strame|dame|un|una|unos|unas|el|la|"
@@ -186,6 +189,20 @@ def extract_negations(text: str) -> tuple[list[str], str]:
     text = rest
     text = _LIBRE_DE.sub(lambda m: f"{m.group(1)} free", text)
     return [t for t in terms if t], text
+
+
+ENGLISH_COLORS = frozenset(
+    "red blue black white green yellow pink gray brown tan beige purple orange silver gold navy".split()
+)
+
+
+def color_words() -> dict[str, str]:
+    """Colour words in English and Spanish -> the English colour (for colour filters)."""
+    return (
+        {c: c for c in ENGLISH_COLORS}
+        | {"grey": "gray"}
+        | {es: en for es, en in _ES_EN.items() if en in ENGLISH_COLORS}
+    )
 
 
 def translate_es(text: str) -> str:
