@@ -21,8 +21,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import langsmith
 import pytest
 import zstandard
+from langsmith import run_trees
+from langsmith import utils as ls_utils
 
 INFO = {
     "version": "0.10.0",  # >= 0.8.10: feedback with a trace id rides the background multipart queue
@@ -308,3 +311,20 @@ def langsmith_recorder() -> Iterator[LangSmithRecorder]:
     yield recorder
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def langsmith_env(monkeypatch: pytest.MonkeyPatch, langsmith_recorder: LangSmithRecorder) -> Iterator[None]:
+    """langsmith's own environment switched on and pointed at the recorder (its env cache cleared both
+    ways), so that only the project's settings can keep tracing off."""
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGSMITH_ENDPOINT", langsmith_recorder.url)
+    monkeypatch.setenv("LANGSMITH_API_KEY", "test-key")
+    monkeypatch.setattr(run_trees, "_CLIENT", None)
+    ls_utils.get_env_var.cache_clear()
+    yield
+    default = run_trees._CLIENT
+    if default is not None:
+        default.cleanup(timeout=10.0)
+    langsmith.configure(client=None, enabled=None)  # back to "whatever the environment says"
+    ls_utils.get_env_var.cache_clear()

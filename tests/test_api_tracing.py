@@ -13,8 +13,6 @@ from typing import Any
 import langsmith_recorder as recorder_module
 import pytest
 from fastapi.testclient import TestClient
-from langsmith import run_trees
-from langsmith import utils as ls_utils
 from langsmith_recorder import LangSmithRecorder
 from pydantic import SecretStr
 
@@ -25,7 +23,8 @@ from shopagent.config import Settings
 from shopagent.embeddings import LocalMiniLMEmbeddings
 from shopagent.tracing import HIDDEN, pseudonymise
 
-langsmith_recorder = recorder_module.langsmith_recorder  # the shared fixture
+langsmith_recorder = recorder_module.langsmith_recorder  # the shared fixtures
+langsmith_env = recorder_module.langsmith_env
 
 MSG = "/api/v1/chat/message"
 FEEDBACK = "/api/v1/chat/feedback"
@@ -232,20 +231,8 @@ def test_hidden_inputs_never_leave(
     assert message not in raw and "curls" not in raw and "private remark" not in raw and USER not in raw
 
 
-@pytest.fixture
-def langsmith_env_on(monkeypatch: pytest.MonkeyPatch, langsmith_recorder: LangSmithRecorder) -> Iterator[None]:
-    """langsmith's own environment switched on and pointed at the recorder (so only the settings can stop it)."""
-    monkeypatch.setenv("LANGSMITH_TRACING", "true")
-    monkeypatch.setenv("LANGSMITH_ENDPOINT", langsmith_recorder.url)
-    monkeypatch.setenv("LANGSMITH_API_KEY", "test-key")
-    monkeypatch.setattr(run_trees, "_CLIENT", None)
-    ls_utils.get_env_var.cache_clear()
-    yield
-    ls_utils.get_env_var.cache_clear()
-
-
 def test_tracing_off_sends_nothing(
-    services: Services, loaded_settings: Settings, langsmith_recorder: LangSmithRecorder, langsmith_env_on: None
+    services: Services, loaded_settings: Settings, langsmith_recorder: LangSmithRecorder, langsmith_env: None
 ) -> None:
     """Settings say off (though langsmith's env says on): no request reaches the recorder and /feedback says
     not recorded; the response still carries a run id."""

@@ -16,11 +16,9 @@ import time
 from collections.abc import Iterator
 from typing import Any, TypedDict
 
-import langsmith
 import langsmith_recorder as recorder_module
 import pytest
 from langsmith import run_trees
-from langsmith import utils as ls_utils
 from langsmith_recorder import LangSmithRecorder
 from pydantic import SecretStr
 
@@ -30,7 +28,8 @@ from shopagent.config import PROJECT_ROOT, Settings
 from shopagent.search import SearchOptions
 from shopagent.tracing import HIDDEN, REDACTED, TraceScrubber, pseudonymise, scrub_secrets
 
-langsmith_recorder = recorder_module.langsmith_recorder  # the shared fixture
+langsmith_recorder = recorder_module.langsmith_recorder  # the shared fixtures
+langsmith_env = recorder_module.langsmith_env
 
 USER = "alice@example.com"
 FLUSH_S = 10.0
@@ -239,22 +238,6 @@ def test_scrubber_rules() -> None:
         "strategy": "hybrid",
         "score": 0.5,
     }
-
-
-@pytest.fixture
-def langsmith_env(monkeypatch: pytest.MonkeyPatch, langsmith_recorder: LangSmithRecorder) -> Iterator[None]:
-    """langsmith's own environment switched on and pointed at the recorder (its env cache cleared both ways)."""
-    monkeypatch.setenv("LANGSMITH_TRACING", "true")
-    monkeypatch.setenv("LANGSMITH_ENDPOINT", langsmith_recorder.url)
-    monkeypatch.setenv("LANGSMITH_API_KEY", "test-key")
-    monkeypatch.setattr(run_trees, "_CLIENT", None)
-    ls_utils.get_env_var.cache_clear()
-    yield
-    default = run_trees._CLIENT
-    if default is not None:
-        default.cleanup(timeout=FLUSH_S)
-    langsmith.configure(client=None, enabled=None)  # back to "whatever the environment says"
-    ls_utils.get_env_var.cache_clear()
 
 
 def test_configured_client_traces_outside_turns(
