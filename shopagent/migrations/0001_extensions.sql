@@ -1,3 +1,3 @@
--- Extensions the catalog needs: pgvector for embeddings, pg_trgm for fuzzy name/brand matching.
+-- Extensions the catalog needs: pgvector for embeddings.
 CREATE EXTENSION IF NOT EXISTS vector;
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
