@@ -25,13 +25,13 @@ install: $(STAMP)
 run: $(STAMP) load serve
 
 load: $(STAMP)
-	$(BIN)/python scripts/ingest.py --catalog $(CATALOG) --stores pgvector,chroma
+	$(BIN)/shopagent ingest --catalog $(CATALOG) --stores pgvector,chroma
 
 serve: $(STAMP)
-	$(BIN)/python -m agent serve
+	$(BIN)/shopagent serve
 
 chat: $(STAMP)
-	$(BIN)/python -m agent chat
+	$(BIN)/shopagent chat
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -47,7 +47,7 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	mkdir -p reports
-	$(BIN)/python scripts/evaluate.py --queries data/esci-us/queries.tsv --labels data/esci-us/labels.tsv \
+	$(BIN)/shopagent evaluate --queries data/esci-us/queries.tsv --labels data/esci-us/labels.tsv \
 		--strategy all --output reports/eval.json --markdown reports/eval.md --plot reports/eval.png
 
 studio: $(STAMP)

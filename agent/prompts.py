@@ -5,6 +5,7 @@ The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMP
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. You can search products, give details of \
@@ -132,15 +133,19 @@ def price_text(lang: str, price: float | None) -> str:
     return f"${price:.2f}" if price is not None else t(lang, "price_unknown")
 
 
-def filters_text(lang: str, filters: dict[str, Any]) -> str:
+def filters_text(lang: str, filters: Mapping[str, Any]) -> str:
     """ ", under $30, brand ugg" for an answer's first line ("" when there are no filters)."""
     parts = []
     if (v := filters.get("price_max")) is not None:
         parts.append(t(lang, "filters_price_max", value=v))
     if (v := filters.get("price_min")) is not None:
         parts.append(t(lang, "filters_price_min", value=v))
-    for key, name in (("brands", "filters_brands"), ("colors", "filters_colors"),
-                      ("exclude_terms", "filters_exclude"), ("categories", "filters_categories")):  # fmt: skip
+    for key, name in (
+        ("brands", "filters_brands"),
+        ("colors", "filters_colors"),
+        ("exclude_terms", "filters_exclude"),
+        ("categories", "filters_categories"),
+    ):
         if filters.get(key):
             parts.append(t(lang, name, value="/".join(filters[key])))
     if filters.get("in_stock"):
@@ -148,7 +153,7 @@ def filters_text(lang: str, filters: dict[str, Any]) -> str:
     return (" (" + ", ".join(parts) + ")") if parts else ""
 
 
-def reason_text(lang: str, why: dict[str, Any], similarity: float | None) -> str:
+def reason_text(lang: str, why: Mapping[str, Any], similarity: float | None) -> str:
     """Why a product is listed, in a few words."""
     parts = []
     if why.get("matched_terms"):
@@ -173,7 +178,7 @@ def reason_text(lang: str, why: dict[str, Any], similarity: float | None) -> str
     return "; ".join(parts)
 
 
-def product_line(lang: str, n: int, product: dict[str, Any]) -> str:
+def product_line(lang: str, n: int, product: Mapping[str, Any]) -> str:
     """ "1. Name (Brand) — $12.99 — why"."""
     brand = f" ({product['brand']})" if product.get("brand") else ""
     reason = product.get("reason") or ""

@@ -20,8 +20,8 @@ import uvicorn
 from tqdm import tqdm
 
 from agent.api import create_app
-from shopagent.config import PROJECT_ROOT, get_settings
-from shopagent.evaluation import load_labels, load_queries, percentile
+from shopagent.evals.metrics import load_labels, load_queries, percentile
+from shopagent.settings import PROJECT_ROOT, get_settings
 
 DATA = PROJECT_ROOT / "data" / "esci-us"
 MSG = "/api/v1/chat/message"
@@ -36,8 +36,9 @@ def free_port() -> int:
 
 def start_server(port: int) -> uvicorn.Server:
     """The app under uvicorn in a background thread; returns once it accepts requests."""
-    server = uvicorn.Server(uvicorn.Config(create_app(get_settings()), host="127.0.0.1", port=port,
-                                           log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(get_settings()), host="127.0.0.1", port=port, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.1)
@@ -92,8 +93,17 @@ def main() -> None:
         with httpx.Client(base_url=base, timeout=30) as c:
             for n in range(i, args.requests, args.clients):
                 try:
-                    ok = c.post(MSG, json={"user_id": f"bench-{i}", "message": messages[n % len(messages)],
-                                           "session_id": uuid.uuid4().hex}).status_code == 200  # fmt: skip
+                    ok = (
+                        c.post(
+                            MSG,
+                            json={
+                                "user_id": f"bench-{i}",
+                                "message": messages[n % len(messages)],
+                                "session_id": uuid.uuid4().hex,
+                            },
+                        ).status_code
+                        == 200
+                    )
                 except httpx.HTTPError:
                     ok = False
                 if not ok:

@@ -16,12 +16,15 @@ import pytest
 from psycopg import sql
 from pydantic import SecretStr
 
-from shopagent import db
-from shopagent.bootstrap import Services, build_services
-from shopagent.config import PROJECT_ROOT, Settings
-from shopagent.embeddings import LocalMiniLMEmbeddings, embedding_model_name
-from shopagent.evaluation import load_labels, load_queries
-from shopagent.ingest import ingest
+from shopagent.db.connection import start_embedded_server
+from shopagent.domain import SearchOptions, SearchResult
+from shopagent.embeddings import embedding_model_name
+from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.pipeline import ingest
+from shopagent.services import Services, build_services
+from shopagent.settings import PROJECT_ROOT, Settings
+from shopagent.understanding import parse_search
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -72,7 +75,7 @@ def server_dsn() -> str:
     """DSN of the embedded test server (its own data dir), or TEST_DATABASE_URL."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         return url
-    return db.start_embedded_server(PROJECT_ROOT / ".data" / "test-pg")
+    return start_embedded_server(PROJECT_ROOT / ".data" / "test-pg")
 
 
 @pytest.fixture(scope="session")
@@ -121,15 +124,19 @@ def loaded_settings(
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
     settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
-    from shopagent.bootstrap import prepare_database
-    from shopagent.chroma_store import ChromaStore
+    from shopagent.retrieval.chroma import ChromaStore
+    from shopagent.services import prepare_database
 
     chroma = ChromaStore.from_settings(settings, embeddings)
     with prepare_database(settings, embeddings) as conn:
         summary = ingest(
-            conn, embeddings, embedding_model_name(settings, embeddings), catalog_slice,
-            batch_size=128, on_batch=chroma.upsert_rows,
-        )  # fmt: skip
+            conn,
+            embeddings,
+            embedding_model_name(embeddings),
+            catalog_slice,
+            batch_size=128,
+            on_batch=chroma.upsert_rows,
+        )
     assert summary.errors == 0 and summary.embedded == len(catalog_slice)
     return settings
 
@@ -140,3 +147,18 @@ def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> It
     svc = build_services(loaded_settings, embeddings)
     yield svc
     svc.close()
+
+
+def run_search(services: Services, query: str, options: SearchOptions | None = None) -> SearchResult:
+    """A raw shopper query through understanding and the strategy switch, as the retriever runs it."""
+    return services.search.search(parse_search(query), options)
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """`shopagent ARGS` in this process (the session's model stays loaded); (exit code, stdout)."""
+    from typer.testing import CliRunner
+
+    from shopagent.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout
