@@ -42,6 +42,7 @@ from agent.context import Context
 from agent.graph import build_graph
 from agent.service import AgentDeps
 from agent.state import InputState, State
+from agent.web import mount_web
 from shopagent import repository, tracing
 from shopagent.bootstrap import Services, build_services
 from shopagent.config import Settings, get_settings
@@ -426,6 +427,8 @@ def create_app(
         description="Product-search conversational agent (LangGraph over PostgreSQL + pgvector and Chroma).",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from mount_web, with assets served by the app (no CDN)
+        redoc_url=None,
     )
 
     @app.middleware("http")
@@ -529,4 +532,5 @@ def create_app(
         status = "ok" if not down else ("down" if "database" in down else "degraded")
         return JSONResponse({"status": status, **parts}, status_code=503 if status == "down" else 200)
 
+    mount_web(app)  # the chat page at /, its /static files, offline /docs and /redoc
     return app
