@@ -5,7 +5,7 @@ Every page blocks requests to anything but that server, as on an offline shop ma
 on console errors. Chromium comes from Debian (`make browser`); Playwright's own browser download is not
 reachable here, so it is launched through `executable_path`.
 
-SHOPAGENT_SCREENSHOT=docs/chat-page.png makes the first test save its conversation screenshot there.
+SHOPAGENT_SCREENSHOT=docs/chat-page.png makes the quick-reply test save its conversation screenshot there.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ CHROMIUM_FLAGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 STREAM = "**/api/v1/chat/message/stream"
 FIRST_QUERY = "I'm looking for tresemme shampoo"
+PRICED_QUERY = "toddler water bottle without straw"  # the slice has prices for several of its answers
 TIMEOUT_MS = 20_000
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
@@ -175,6 +177,14 @@ def card_names(turn: Any) -> list[str]:
     return [h.strip() for h in turn.get_by_role("article").get_by_role("heading").all_inner_texts()]
 
 
+def card_prices(turn: Any) -> list[float | None]:
+    """Prices shown on the cards of one answer (None for "price unknown")."""
+    out: list[float | None] = []
+    for text in turn.locator(".card-price").all_inner_texts():
+        out.append(None if text == "price unknown" else float(text.replace("$", "").replace(",", "")))
+    return out
+
+
 def api_products(page: Page, live_url: str, message: str) -> list[dict[str, Any]]:
     """The same question asked through the JSON API (a fresh session): the products it answers."""
     r = page.request.post(f"{live_url}/api/v1/chat/message",
@@ -238,46 +248,55 @@ def test_first_message_shows_progress_then_cards(open_page: Callable[..., tuple[
     expect(answer.get_by_text("Thanks for the feedback!")).to_be_visible()
     expect(answer.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")
 
-    if target := os.environ.get("SHOPAGENT_SCREENSHOT"):
-        send(page, "compare 1 and 2")
-        wait_answers(page, 2)
-        page.evaluate("document.querySelector('main').scrollTop = 0")
-        page.get_by_role("textbox", name="Message").blur()
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=target)
-
 
 def test_quick_replies_and_card_clicks_follow_the_list(open_page: Callable[..., tuple[Page, BrowserLog]]) -> None:
-    """Quick replies sit under the latest answer; "more like the first" replaces the list; a click on a card
-    of the current list asks for its details; cards of an older list are no longer clickable."""
+    """Quick replies sit under the latest answer: "cheaper" refines the list below the shown prices, "more
+    like the first" replaces it; a click on a card of the current list asks for its details; cards of an
+    older list are no longer clickable."""
     page, _ = open_page()
-    send(page, FIRST_QUERY)
+    send(page, PRICED_QUERY)
     first = wait_answers(page, 1)
-    first_names = card_names(first)
+    prices = [p for p in card_prices(first) if p is not None]
+    assert len(prices) >= 2, "the slice's water bottles have prices"
     quick = page.get_by_role("group", name="Suggestions")
     expect(quick.get_by_role("button")).to_have_text(
         ["cheaper", "more like the first", "compare 1 and 2", "details of #2"]
     )
-    quick.get_by_role("button", name="more like the first").click()
-    similar = wait_answers(page, 2)
-    expect(page.locator(".msg-user .bubble").nth(1)).to_have_text("more like the first")
-    expect(similar.locator(".bubble")).to_contain_text(f'Similar to "{first_names[0]}"')
-    similar_names = card_names(similar)
-    assert similar_names and first_names[0] not in similar_names and similar_names != first_names
-    expect(page.get_by_role("group", name="Suggestions")).to_have_count(1)  # only under the latest answer
+    quick.get_by_role("button", name="cheaper").click()
+    cheaper = wait_answers(page, 2)
+    expect(page.locator(".msg-user .bubble").nth(1)).to_have_text("cheaper")
+    expect(cheaper.locator(".bubble")).to_contain_text("Refined")
+    refined = card_prices(cheaper)
+    assert refined and all(p is not None and p < statistics.median(prices) for p in refined), refined
     expect(first.locator(".card-clickable")).to_have_count(0)
+    expect(page.get_by_role("group", name="Suggestions")).to_have_count(1)  # only under the latest answer
+    cheaper_names = card_names(cheaper)
+
+    if target := os.environ.get("SHOPAGENT_SCREENSHOT"):
+        page.evaluate("(m => { m.scrollTop = m.scrollHeight; })(document.querySelector('main'))")
+        page.get_by_role("textbox", name="Message").blur()
+        page.mouse.move(0, 0)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=target, animations="disabled")
+
+    page.get_by_role("group", name="Suggestions").get_by_role("button", name="more like the first").click()
+    similar = wait_answers(page, 3)
+    expect(similar.locator(".bubble")).to_contain_text(f'Similar to "{cheaper_names[0]}"')
+    similar_names = card_names(similar)
+    assert similar_names and cheaper_names[0] not in similar_names
+    expect(cheaper.locator(".card-clickable")).to_have_count(0)
 
     similar.get_by_role("article").nth(2).click()  # the third card of the current list
-    details = wait_answers(page, 3)
-    expect(page.locator(".msg-user .bubble").nth(2)).to_have_text("details of #3")
+    details = wait_answers(page, 4)
+    expect(page.locator(".msg-user .bubble").nth(3)).to_have_text("details of #3")
     expect(details.get_by_role("article")).to_have_count(1)
     assert card_names(details) == [similar_names[2]]
     expect(details.locator(".rank")).to_have_text("3")  # numbered by the list on screen
     # The list is still the similar one: its cards stay clickable, by keyboard too.
     similar.get_by_role("button", name=similar_names[0]).focus()
     page.keyboard.press("Enter")
-    wait_answers(page, 4)
-    expect(page.locator(".msg-user .bubble").nth(3)).to_have_text("details of #1")
+    wait_answers(page, 5)
+    expect(page.locator(".msg-user .bubble").nth(4)).to_have_text("details of #1")
 
 
 def test_reload_keeps_the_conversation_and_new_conversation_starts_over(
