@@ -43,6 +43,7 @@
       good: "Good answer",
       bad: "Bad answer",
       thanks: "Thanks for the feedback!",
+      thanksNotRecorded: "Thanks! (this server doesn't record feedback)",
       feedbackFailed: "Couldn't send the feedback.",
       notices: {
         served_by_chroma: "Served by the backup search",
@@ -92,6 +93,7 @@
       good: "Buena respuesta",
       bad: "Mala respuesta",
       thanks: "¡Gracias por tu opinión!",
+      thanksNotRecorded: "¡Gracias! (este servidor no registra opiniones)",
       feedbackFailed: "No se pudo enviar tu opinión.",
       notices: {
         served_by_chroma: "Servido por la búsqueda de respaldo",
@@ -408,7 +410,11 @@
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ run_id: turn.run_id, score }),
         });
-        status.textContent = r.ok ? t("thanks") : t("feedbackFailed");
+        let recorded = false;
+        if (r.ok) {
+          try { recorded = (await r.json()).recorded === true; } catch (e) { /* keep false */ }
+        }
+        status.textContent = !r.ok ? t("feedbackFailed") : recorded ? t("thanks") : t("thanksNotRecorded");
       } catch (e) {
         status.textContent = t("feedbackFailed");
       }
