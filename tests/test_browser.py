@@ -361,8 +361,9 @@ def test_spanish_ui_from_browser_language_and_switch(open_page: Callable[..., tu
 
 
 def test_api_errors_show_a_message_and_the_page_recovers(open_page: Callable[..., tuple[Page, BrowserLog]]) -> None:
-    """A 503, a dropped connection and an `error` event each show a message with "Try again" (never a dead
-    page); a 409 (the session's previous turn still running) waits Retry-After and retries once, calmly."""
+    """A 503, a dropped connection, an `error` event and a turn that never answers each show a message with
+    "Try again" (never a dead page); a 409 (the session's previous turn still running) waits Retry-After and
+    retries once, calmly."""
     page, log = open_page()
     log.allow(r"status of (503|409)|ERR_FAILED|ERR_INTERNET_DISCONNECTED")
 
@@ -402,6 +403,14 @@ def test_api_errors_show_a_message_and_the_page_recovers(open_page: Callable[...
     expect(wait_answers(page, 2).locator(".bubble")).to_contain_text("Similar to")
     assert len(calls) == 2
     expect(page.locator(".msg-error")).to_have_count(0)
+    page.unroute(STREAM)
+
+    # A turn that never answers: after the page's time limit (shortened here) it says so and can retry.
+    page.evaluate("window.SHOPAGENT_TURN_TIMEOUT_MS = 500")
+    page.route(STREAM, lambda route: None)  # the request is left hanging
+    send(page, "compare 1 and 2")
+    expect(page.locator(".msg-error")).to_contain_text("The answer is taking too long")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
 
 
 def test_future_api_fields_images_notices_weak_matches(open_page: Callable[..., tuple[Page, BrowserLog]]) -> None:

@@ -11,6 +11,8 @@
   const LIST_INTENTS = new Set(["search", "refine", "similar"]);
   const MAX_STORED_TURNS = 30;
   const MAX_RETRY_AFTER_S = 15;
+  // A turn on a slow local LLM can take a while; past this, say so (tests shorten it).
+  const turnTimeoutMs = () => Number(window.SHOPAGENT_TURN_TIMEOUT_MS) || 180000;
 
   // ------------------------------------------------------------------ UI strings (en / es)
   const STRINGS = {
@@ -56,6 +58,7 @@
         unavailable: "The shop assistant is unavailable right now. Please try again in a moment.",
         server: "Something went wrong on our side ({status}). Please try again.",
         stream: "The answer was interrupted. Please try again.",
+        timeout: "The answer is taking too long. Please try again.",
         busyWait: "Still finishing your previous message… trying again in {s} s.",
         busyAgain: "Your previous message is still being answered. Please wait a moment and send again.",
         forbidden: "This conversation can't be continued here. Start a new conversation.",
@@ -106,6 +109,7 @@
         unavailable: "El asistente no está disponible ahora mismo. Inténtalo de nuevo en un momento.",
         server: "Algo ha fallado por nuestra parte ({status}). Inténtalo de nuevo.",
         stream: "La respuesta se interrumpió. Inténtalo de nuevo.",
+        timeout: "La respuesta está tardando demasiado. Inténtalo de nuevo.",
         busyWait: "Terminando tu mensaje anterior… lo intento de nuevo en {s} s.",
         busyAgain: "Tu mensaje anterior aún se está respondiendo. Espera un momento y vuelve a enviarlo.",
         forbidden: "Esta conversación no se puede continuar aquí. Empieza una nueva conversación.",
@@ -302,6 +306,10 @@
     return known || code.replace(/_/g, " ");
   }
 
+  function isWeak(turn) {
+    return turn.weak_matches === true || (Array.isArray(turn.notices) && turn.notices.includes("weak_matches"));
+  }
+
   function isListTurn(turn) {
     if (!turn || !turn.products || !turn.products.length) return false;
     return turn.intent ? LIST_INTENTS.has(turn.intent) : turn.products.length > 1;
@@ -441,7 +449,7 @@
   }
 
   function assistantMessage(content, turn, entry) {
-    const wrap = el("div", { class: "msg msg-assistant" + (turn && turn.weak_matches ? " msg-weak" : "") });
+    const wrap = el("div", { class: "msg msg-assistant" + (turn && isWeak(turn) ? " msg-weak" : "") });
     wrap.append(el("span", { class: "visually-hidden", text: t("assistant") + ": " }));
     wrap.append(el("div", { class: "bubble", text: answerText(turn, content) }));
     if (!turn) return wrap;
@@ -450,7 +458,7 @@
       wrap.append(el("ul", { class: "notices" }, codes.map((c) => el("li", { class: "notice notice-" + c.replace(/[^\w-]/g, ""), text: noticeText(c) }))));
     }
     if (turn.products.length) {
-      const weak = turn.weak_matches === true || (Array.isArray(turn.notices) && turn.notices.includes("weak_matches"));
+      const weak = isWeak(turn);
       // Numbers are positions in the list on screen ("the second one"): a details or comparison answer
       // numbers its products by that list, not by their order in the answer.
       const list = isListTurn(turn) ? null : currentListTurn(state.transcript.indexOf(entry));
@@ -474,7 +482,7 @@
 
   function makeCardsClickable(msgEl, turn) {
     // Cards of the list on screen (the one "the second one" refers to) ask for their details when clicked.
-    const weak = turn.weak_matches === true;
+    const weak = isWeak(turn);
     const cards = msgEl.querySelector(".cards");
     if (!cards) return;
     cards.replaceWith(el("div", { class: "cards" }, turn.products.map((p, i) => card(p, i, { clickable: true, weak }))));
@@ -624,6 +632,19 @@
   }
 
   async function streamTurn(text, pending) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), turnTimeoutMs());
+    try {
+      return await streamAttempts(text, pending, controller.signal);
+    } catch (e) {
+      if (controller.signal.aborted) return { error: t("errors.timeout"), retry: true };
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function streamAttempts(text, pending, signal) {
     const body = JSON.stringify({ user_id: state.userId, message: text, session_id: state.sessionId });
     for (let attempt = 0; ; attempt++) {
       let response;
@@ -632,8 +653,10 @@
           method: "POST",
           headers: { "content-type": "application/json", accept: "text/event-stream" },
           body,
+          signal,
         });
       } catch (e) {
+        if (signal.aborted) throw e;
         return { error: t("errors.network"), retry: true };
       }
       if (response.status === 409) {
