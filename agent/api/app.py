@@ -16,6 +16,7 @@ from agent.api.routes import chat, ops
 from agent.api.sessions import SessionStore
 from agent.deps import AgentDeps
 from agent.graph import build_graph
+from agent.web import mount_web
 from shopagent import __version__
 from shopagent.observability import tracing
 from shopagent.services import Services, build_services
@@ -60,6 +61,8 @@ def create_app(
         description="Product-search conversational agent (LangGraph over PostgreSQL + pgvector and Chroma).",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from mount_web, with assets served by the app (no CDN)
+        redoc_url=None,
     )
 
     @app.middleware("http")
@@ -73,4 +76,5 @@ def create_app(
 
     app.include_router(chat.router)
     app.include_router(ops.router)
+    mount_web(app)  # the chat page at /, its /static files, offline /docs and /redoc
     return app
