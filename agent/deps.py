@@ -14,14 +14,11 @@ from langchain_core.tools import BaseTool
 from shopagent.db import catalog
 from shopagent.services import Services, build_services
 from shopagent.settings import get_settings
-from shopagent.understanding import Vocabulary
+from shopagent.understanding import Vocabulary, language
 from shopagent.understanding.intent import OUT_OF_SCOPE_EXAMPLES, SHOPPING_EXAMPLES, out_of_scope_by_embedding
 from tools.products import make_tools
 
 log = logging.getLogger(__name__)
-
-# A brand must name at least this many products to be recognised as a filter ("only Nike").
-MIN_BRAND_PRODUCTS = 2
 
 
 class AgentDeps:
@@ -39,9 +36,15 @@ class AgentDeps:
         if self.services.pool is None:
             return Vocabulary()
         with self.services.pool.connection() as conn:
-            brands = catalog.brand_counts(conn, MIN_BRAND_PRODUCTS)
+            brands = catalog.brand_counts(conn)
             categories = catalog.category_counts(conn)
-        return Vocabulary(frozenset(b for b in brands if len(b) >= 2), frozenset(categories))
+            words = catalog.name_word_counts(conn)
+        return Vocabulary.from_counts(brands, categories, words)
+
+    def warm_up(self) -> None:
+        """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models."""
+        _ = self.vocabulary, self.intent_examples
+        language.warm_up()
 
     @cached_property
     def intent_examples(self) -> tuple[np.ndarray, np.ndarray]:

@@ -70,6 +70,7 @@ class AgentNodes:
             "intent": u.intent,
             "language": u.language,
             "refs": u.refs,
+            "facet": u.facet,
             "turn": u.request,
             "notes": u.notes,
             "result": {},
@@ -186,7 +187,8 @@ class AgentNodes:
     def compare(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compare the referenced products (the top three when none is named)."""
         shown = state.get("shown") or []
-        targets = self._targets(state) or shown[:3]
+        # "compare them" compares the top three; "which one is the cheapest?" everything on screen.
+        targets = self._targets(state) or (shown if state.get("facet") else shown[:3])
         if len(targets) < 2:
             return {"result": turn_result("compare", ask="need_two" if shown else "need_shown", products=[])}
         result = self._deps().tools["compare_products"].invoke({"product_ids": [p["product_id"] for p in targets]})

@@ -40,7 +40,7 @@ def create_app(
         checkpointer, pool = make_checkpointer(svc)
         sessions = SessionStore(svc.pool, cfg.pseudonym_salt.get_secret_value())
         service = ChatService(cfg, deps, build_graph(checkpointer, deps), checkpointer, pool, sessions, tracer)
-        _ = deps.vocabulary, deps.intent_examples  # warm up so the first user doesn't pay for it
+        deps.warm_up()  # so the first shopper doesn't pay for it
         app.state.chat = service
         log.info("LangSmith tracing %s", f"on (project {cfg.langsmith_project})" if tracer else "off")
         try:

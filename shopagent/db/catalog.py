@@ -227,6 +227,19 @@ def category_counts(conn: Connection) -> dict[str, int]:
     return {r["category"]: r["n"] for r in rows}
 
 
+def name_word_counts(conn: Connection, min_products: int = 2) -> dict[str, int]:
+    """Words of product names (lower-case, starting with a letter) with the number of products using them: the
+    catalog's own vocabulary, for language detection and spelling correction. One scan of the table."""
+    rows = conn.execute(
+        """SELECT w AS word, count(DISTINCT p.id) AS n
+           FROM products p, regexp_split_to_table(lower(p.name), '[^a-z0-9''-]+') AS w
+           WHERE w ~ '^[a-z]' AND length(w) >= 2
+           GROUP BY 1 HAVING count(DISTINCT p.id) >= %s""",
+        (min_products,),
+    ).fetchall()
+    return {r["word"]: r["n"] for r in rows}
+
+
 def all_product_ids(conn: Connection) -> list[str]:
     """Every product id (ordered)."""
     return [r["id"] for r in conn.execute("SELECT id FROM products ORDER BY id").fetchall()]
