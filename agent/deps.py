@@ -45,6 +45,7 @@ class AgentDeps:
         """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models."""
         _ = self.vocabulary, self.intent_examples
         language.warm_up()
+        self.services.warm_up()
 
     @cached_property
     def intent_examples(self) -> tuple[np.ndarray, np.ndarray]:

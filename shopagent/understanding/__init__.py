@@ -130,7 +130,7 @@ def understand(
         # "quiero ver los de menos de 100 pesos": a new-search cue with nothing new to search for refines.
         new_search = bool(NEW_SEARCH.search(text)) and bool(leftover)
         if not new_search and (cue or not filters.is_empty) and (not leftover or (cue and len(leftover.split()) <= 3)):
-            u.intent, u.request = "refine", SearchRequest(leftover, filters, language, text)
+            u.intent, u.request = "refine", SearchRequest(leftover, filters, language, text, leftover)
             return u
     if off_topic is not None and looks_like_question(text) and off_topic(text):
         u.intent = "out_of_scope"
@@ -141,5 +141,5 @@ def understand(
         filters = filters.merged(SearchFilters(brands=(brand,)))
     if (m := CATEGORY_CUE.search(text)) and (category := vocab.find_category(m.group(1))):
         filters = filters.merged(SearchFilters(categories=(category,)))
-    u.request = SearchRequest(parsed.text, filters, language, text)
+    u.request = SearchRequest(parsed.text, filters, language, text, parsed.native)
     return u

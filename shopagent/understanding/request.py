@@ -25,6 +25,11 @@ _EN_FILLER = re.compile(
     r"can\s+you\s+find(?:\s+me)?|i\s+wanna|get\s+me)\s+(?:an?\s+|some\s+)?",
     re.I,
 )
+_ES_REQUEST = re.compile(
+    r"^\s*(?:hola[,!\s]*)?(?:quiero|quisiera|busco|buscando|necesito|me\s+gustar[ií]a|mu[eé]strame|dame|tienes|"
+    r"tienen|hay|me\s+puedes\s+(?:mostrar|recomendar))\s+(?:(?:un|una|unos|unas|algo\s+de|alg[uú]n|alguna)\s+)?",
+    re.I,
+)
 _POLITENESS = re.compile(r"\b(please|pls|plz|thanks|thank\s+you|por\s+favor|gracias|porfa)\b", re.I)
 # Words that cannot end a search (left dangling once a price or a negation is cut out: "leggings with").
 _DANGLING = re.compile(r"(?:\s+\b(?:with|and|or|but|for|in|of|that|which|con|y|o|pero|para|en|de|que)\b)+\s*$", re.I)
@@ -51,6 +56,7 @@ def parse_search(text: str, language: Language | None = None, vocab: Vocabulary 
     rest = _IN_STOCK.sub(" ", rest)
     rest = _POLITENESS.sub(" ", _EN_FILLER.sub("", rest))
     terms = negations.terms
+    native = clean(_ES_REQUEST.sub("", rest)) if lang == "es" else ""
     if lang == "es":
         rest = translate_es(rest)
         terms = [translate_es(t) for t in terms]
@@ -64,4 +70,4 @@ def parse_search(text: str, language: Language | None = None, vocab: Vocabulary 
         exclude_terms=tuple(t for t in terms if t),
         exclude_colors=tuple(negations.colors),
     )
-    return SearchRequest(text=search_text, filters=filters, language=lang, original=original)
+    return SearchRequest(search_text, filters, lang, original, native or search_text)
