@@ -30,16 +30,10 @@ class AgentDeps:
         self._chat_model = chat_model
         self._use_settings_llm = use_settings_llm
 
-    @cached_property
+    @property
     def vocabulary(self) -> Vocabulary:
-        """Catalog brands and categories (read once; an unavailable database gives an empty vocabulary)."""
-        if self.services.pool is None:
-            return Vocabulary()
-        with self.services.pool.connection() as conn:
-            brands = catalog.brand_counts(conn)
-            categories = catalog.category_counts(conn)
-            words = catalog.name_word_counts(conn)
-        return Vocabulary.from_counts(brands, categories, words)
+        """Catalog brands, categories and name words (read once by the services)."""
+        return self.services.vocabulary
 
     def warm_up(self) -> None:
         """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models."""

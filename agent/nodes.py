@@ -63,6 +63,7 @@ class AgentNodes:
             state.get("shown") or [],
             state.get("language"),
             off_topic=deps.off_topic,
+            translate=deps.services.translator,
         )
         annotate(intent=u.intent, language=u.language, refs=u.refs, turn_filters=u.request.filters.as_dict())
         add_tags(f"intent:{u.intent}", f"lang:{u.language}")

@@ -22,7 +22,6 @@ from shopagent.domain import MatchWhy, ProductView, SearchFilters, SearchOptions
 from shopagent.matching import name_is_excluded
 from shopagent.services import Services
 from shopagent.settings import Backend, Strategy
-from shopagent.understanding import parse_search
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ def make_tools(services: Services, default_k: int = 5) -> list[BaseTool]:
         """
         if request is None:
             # An LLM's query may still carry price phrases or negations: understand it once.
-            parsed = parse_search(query)
+            parsed = ops.services.parse(query)
             explicit = SearchFilters(
                 price_min=min_price,
                 price_max=max_price,

@@ -14,7 +14,6 @@ from shopagent.evals import calibration, retrieval
 from shopagent.evals.metrics import load_labels, load_queries
 from shopagent.services import build_services
 from shopagent.settings import PROJECT_ROOT, STRATEGIES, Strategy, get_settings
-from shopagent.understanding import parse_search
 
 log = logging.getLogger("shopagent.cli")
 VECTOR_BACKENDS = ("pgvector", "chroma")
@@ -70,7 +69,7 @@ def search(
     try:
         for err in services.startup_errors:
             log.warning("%s", err)
-        result = services.search.search(parse_search(query), SearchOptions(k=k, strategy=chosen))
+        result = services.search.search(services.parse(query), SearchOptions(k=k, strategy=chosen))
     finally:
         services.close()
     for reason in result.errors:

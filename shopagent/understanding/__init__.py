@@ -35,7 +35,7 @@ from shopagent.understanding.intent import (
 from shopagent.understanding.language import detect_language
 from shopagent.understanding.negation import extract_negations
 from shopagent.understanding.prices import extract_price
-from shopagent.understanding.request import parse_search
+from shopagent.understanding.request import catalog_term, parse_search
 from shopagent.understanding.vocabulary import Vocabulary
 
 __all__ = ["Understanding", "Vocabulary", "parse_search", "understand"]
@@ -63,7 +63,12 @@ def median_price(shown: Sequence[Mapping[str, Any]]) -> float | None:
 
 
 def _follow_up_filters(
-    text: str, language: str, vocab: Vocabulary, shown: Sequence[Mapping[str, Any]], notes: list[str]
+    text: str,
+    language: str,
+    vocab: Vocabulary,
+    shown: Sequence[Mapping[str, Any]],
+    notes: list[str],
+    translate: Callable[[str], str],
 ) -> tuple[SearchFilters, str]:
     """Filters a follow-up adds (cheaper, only <brand>, in <colour>, without X, under $N) and its leftover words."""
     price = extract_price(text, language)
@@ -71,7 +76,7 @@ def _follow_up_filters(
     f = SearchFilters(
         price_min=price.price_min,
         price_max=price.price_max,
-        exclude_terms=tuple(translate_es(t) for t in negated.terms),
+        exclude_terms=tuple(catalog_term(translate(t), vocab) if language == "es" else t for t in negated.terms),
         exclude_colors=tuple(negated.colors),
     )
     rest = translate_es(negated.text)
@@ -108,10 +113,12 @@ def understand(
     shown: Sequence[Mapping[str, Any]] = (),
     previous_language: str | None = None,
     off_topic: Callable[[str], bool] | None = None,
+    translate: Callable[[str], str] | None = None,
 ) -> Understanding:
     """Intent, language, references and search request of one message, given what is on screen.
 
-    `off_topic(text)` (an embedding check) is asked only about questions the rules took for a search."""
+    `off_topic(text)` (an embedding check) is asked only about questions the rules took for a search;
+    `translate` turns Spanish words into the catalog's English ones (default: the shop glossary)."""
     brand = vocab.find_brand(text)
     # Brand names ("TRESemmé") say nothing about the shopper's language.
     unbranded = re.sub(re.escape(brand), " ", text, flags=re.I) if brand else text
@@ -125,7 +132,7 @@ def understand(
     if intent != "search":
         return u
     if shown:
-        filters, leftover = _follow_up_filters(text, language, vocab, shown, u.notes)
+        filters, leftover = _follow_up_filters(text, language, vocab, shown, u.notes, translate or translate_es)
         cue = bool(CHEAPER.search(text) or PRICIER.search(text) or REFINE_CUE.search(text))
         # "quiero ver los de menos de 100 pesos": a new-search cue with nothing new to search for refines.
         new_search = bool(NEW_SEARCH.search(text)) and bool(leftover)
@@ -135,7 +142,7 @@ def understand(
     if off_topic is not None and looks_like_question(text) and off_topic(text):
         u.intent = "out_of_scope"
         return u
-    parsed = parse_search(text, language, vocab)
+    parsed = parse_search(text, language, vocab, translate)
     filters = parsed.filters
     if (m := ONLY.search(text)) and (brand := vocab.find_brand(m.group(1))):
         filters = filters.merged(SearchFilters(brands=(brand,)))

@@ -233,7 +233,11 @@ def color_words() -> dict[str, str]:
     return COLOR_WORDS
 
 
+def strip_fillers_es(text: str) -> str:
+    """Spanish request words and articles removed ("quiero una botella de agua" -> "botella agua")."""
+    return _ES_FILLER.sub(" ", text)
+
+
 def translate_es(text: str) -> str:
     """Word-level Spanish->English for shop vocabulary; unknown words are kept."""
-    text = _ES_FILLER.sub(" ", text)
-    return " ".join(ES_EN.get(w.lower(), w) for w in text.split())
+    return " ".join(ES_EN.get(w.lower(), w) for w in strip_fillers_es(text).split())

@@ -107,7 +107,7 @@ def extract_negations(text: str) -> Negations:
     rest = "".join(pieces) + text[last:]
     # "listen without prejudice shirt": a two-word negation that would leave a single word to search for keeps
     # its last word as the wanted product type.
-    if len(out.terms) == 1 and len(out.terms[0].split()) == 2 and len(rest.split()) <= 1:
+    if len(out.terms) == 1 and len(out.terms[0].split()) == 2 and len(rest.split()) == 1:
         negated, wanted = out.terms[0].split()
         out.terms[0], rest = negated, f"{rest} {wanted}"
     out.text = _LIBRE_DE.sub(lambda m: f"{m.group(1)} free", rest)

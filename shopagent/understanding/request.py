@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from shopagent.domain import SearchFilters, SearchRequest
 from shopagent.settings import Language
-from shopagent.understanding.glossary import translate_es
+from shopagent.understanding.glossary import strip_fillers_es, translate_es
 from shopagent.understanding.language import detect_language
 from shopagent.understanding.negation import extract_negations
 from shopagent.understanding.prices import extract_price
@@ -35,6 +36,15 @@ _POLITENESS = re.compile(r"\b(please|pls|plz|thanks|thank\s+you|por\s+favor|grac
 _DANGLING = re.compile(r"(?:\s+\b(?:with|and|or|but|for|in|of|that|which|con|y|o|pero|para|en|de|que)\b)+\s*$", re.I)
 
 
+def catalog_term(term: str, vocab: Vocabulary) -> str:
+    """A translated exclusion term kept to the words the catalog knows ("perlas glass" -> "glass"), so an
+    untranslatable word does not stop the rest from matching product names; unchanged when none is known."""
+    if not vocab.words:
+        return term
+    known = [w for w in term.split() if w.lower() in vocab.words or w.lower().rstrip("s") in vocab.words]
+    return " ".join(known) or term
+
+
 def clean(text: str) -> str:
     """Collapse whitespace, trim punctuation and dangling connectives."""
     text = re.sub(r"\s+", " ", text).strip(" ,.;:-!?¿¡")
@@ -42,10 +52,16 @@ def clean(text: str) -> str:
     return re.sub(r"\s+([,.;:])", r"\1", text)
 
 
-def parse_search(text: str, language: Language | None = None, vocab: Vocabulary | None = None) -> SearchRequest:
+def parse_search(
+    text: str,
+    language: Language | None = None,
+    vocab: Vocabulary | None = None,
+    translate: Callable[[str], str] | None = None,
+) -> SearchRequest:
     """Split a query into search text and filters (price range, exclusions, excluded colours, stock).
 
-    `vocab` (the catalog's words and brands) sharpens language detection and corrects English misspellings."""
+    `vocab` (the catalog's words and brands) sharpens language detection and corrects English misspellings;
+    `translate` turns Spanish words into the catalog's English ones (default: the shop glossary alone)."""
     vocab = vocab or Vocabulary()
     original = unicodedata.normalize("NFC", text)
     lang = language or detect_language(original, vocab.words)
@@ -58,8 +74,8 @@ def parse_search(text: str, language: Language | None = None, vocab: Vocabulary 
     terms = negations.terms
     native = clean(_ES_REQUEST.sub("", rest)) if lang == "es" else ""
     if lang == "es":
-        rest = translate_es(rest)
-        terms = [translate_es(t) for t in terms]
+        rest = translate(strip_fillers_es(rest)) if translate else translate_es(rest)
+        terms = [catalog_term(translate(t) if translate else translate_es(t), vocab) for t in terms]
     else:
         rest = correct(rest, vocab.words, vocab.brands)
     search_text = clean(rest) or clean(_POLITENESS.sub(" ", original))

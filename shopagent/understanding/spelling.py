@@ -38,7 +38,8 @@ def correct(text: str, catalog_words: frozenset[str], protected: frozenset[str] 
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
-        if len(low) < MIN_LENGTH or low in catalog_words or low in protected or low.rstrip("s") in catalog_words:
+        known = low in catalog_words or low.rstrip("s") in catalog_words or f"{low}s" in catalog_words
+        if len(low) < MIN_LENGTH or known or low in protected:
             return word
         return _closest(low, catalog_words) or word
 
