@@ -71,4 +71,3 @@ class TermTranslator:
             return self.word(low)
 
         return _WORD.sub(one, text)
-
