@@ -251,11 +251,21 @@ def lingua_report() -> dict[str, Any]:
 
         return f
 
+    vocab = catalog_vocabulary()
+
+    def guarded(t: str) -> str:
+        """lingua, except that a message made only of the catalog's (English) words is English."""
+        words = re.findall(r"[a-záéíóúñü]+", t.lower())
+        if words and all(w in vocab for w in words):
+            return "en"
+        return via(high)(t)
+
     detectors: dict[str, Callable[[str], str]] = {
         "current detect_language": detect_language,
         "current message_language": lambda t: message_language(t, None),
         "lingua (high accuracy)": via(high),
         "lingua (low accuracy)": via(low),
+        "lingua (high) + catalog-vocabulary guard": guarded,
     }
     sets = language_sets()
     result: dict[str, Any] = {"build_s_preloaded_en_es": round(build_s, 2), "sets": {k: len(v) for k, v in sets.items()}}
