@@ -1,6 +1,6 @@
 """Consistency checks of data/eval/ against the shared sample (no network, no database).
 
-    python research/check_eval_data.py
+python research/check_eval_data.py
 """
 
 from __future__ import annotations
@@ -36,21 +36,21 @@ def main() -> None:
     assert max(pairs.values()) == 1, "duplicate judgement"
     exact = {r["query_id"] for r in extra_l if r["grade"] == "3"}
     assert exact == set(extra_ids), "a query without a grade-3 product in the catalog"
-    print(f"extra: {len(extra_ids)} queries, {len(extra_l)} judgements, all products in the catalog")
+    print(f"extra: {len(extra_ids)} queries, {len(extra_l)} judgements, all products in the catalog")  # noqa: T201
 
     split = json.loads((EVAL / "split.json").read_text())
     assert len(split["dev"]) == 70 and len(split["heldout"]) == 30
     assert sorted(split["dev"] + split["heldout"]) == sorted(shared)
-    print(f"split: seed {split['seed']}, dev {len(split['dev'])}, heldout {len(split['heldout'])}")
+    print(f"split: seed {split['seed']}, dev {len(split['dev'])}, heldout {len(split['heldout'])}")  # noqa: T201
 
     es = tsv(EVAL / "queries_es.tsv")
     assert [r["query_id"] for r in es] == shared and all(r["query"].strip() for r in es)
-    print(f"queries_es: {len(es)} queries, same ids as the shared ones")
+    print(f"queries_es: {len(es)} queries, same ids as the shared ones")  # noqa: T201
 
     cases = [json.loads(line) for line in (EVAL / "understanding_cases.jsonl").read_text().splitlines() if line]
     by_class = Counter(c["class"] for c in cases)
     assert all(n >= 20 for cls, n in by_class.items()), by_class
-    print(f"understanding_cases: {len(cases)} cases {dict(by_class)}")
+    print(f"understanding_cases: {len(cases)} cases {dict(by_class)}")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "research"))
 sys.path.insert(0, str(ROOT))
 
 import ranking as R  # noqa: E402
+
 from shopagent.bootstrap import build_services  # noqa: E402
 from shopagent.config import get_settings  # noqa: E402
 from shopagent.search import SearchOptions  # noqa: E402
@@ -49,7 +50,12 @@ def main() -> None:
     products = R.load_products()
     sets, _ = R.query_sets("dev")
     qs = list(sets["en"].values())[: args.queries]
-    out: dict[str, Any] = {"cores": os.cpu_count(), "loadavg_start": os.getloadavg(), "queries": len(qs), "repeat": args.repeat}
+    out: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "queries": len(qs),
+        "repeat": args.repeat,
+    }
 
     def med(fn: Any) -> float:
         times = []
@@ -71,7 +77,10 @@ def main() -> None:
         keep = np.ones(len(idx.ids), dtype=bool)
         idx.encode("warm up")
         out[f"use_query_encode_search_threads{threads}_ms"] = summary(
-            [med(lambda q=q: idx.top(idx.encode(R.use_text(q)), R.HYBRID_CANDIDATES, keep)) for q in qs]
+            [
+                med(lambda q=q, idx=idx, keep=keep: idx.top(idx.encode(R.use_text(q)), R.HYBRID_CANDIDATES, keep))
+                for q in qs
+            ]
         )
 
     for threads in (1, 2):
@@ -81,13 +90,13 @@ def main() -> None:
             for n in (10, 20, 30):
                 docs = [[R.doc_text(products[p], kind) for p in head[:n]] for head in heads[n]]
                 out[f"rerank_{kind}_N{n}_threads{threads}_ms"] = summary(
-                    [med(lambda q=q, d=d: rr.scores(q, d)) for q, d in zip(searched, docs, strict=True)]
+                    [med(lambda q=q, d=d, rr=rr: rr.scores(q, d)) for q, d in zip(searched, docs, strict=True)]
                 )
-        print(json.dumps(out, indent=1), flush=True)
+        print(json.dumps(out, indent=1), flush=True)  # noqa: T201
     out["loadavg_end"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
-    print(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))  # noqa: T201
     services.close()
 
 

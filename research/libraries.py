@@ -43,18 +43,37 @@ LIBS = {
 
 # Misspelled shopper queries (typed for this measurement) -> what was meant. Targets use catalog words.
 MISSPELLED = [
-    ("wireles headphnes", "wireless headphones"), ("bluetoth speker", "bluetooth speaker"),
-    ("runing shoes", "running shoes"), ("lether belt", "leather belt"), ("todler water botle", "toddler water bottle"),
-    ("weigted blanket", "weighted blanket"), ("makeup brushs", "makeup brushes"), ("sunglases for women", "sunglasses for women"),
-    ("ceiling fan wihtout light", "ceiling fan without light"), ("dinerware set", "dinnerware set"),
-    ("marshmalows", "marshmallows"), ("wirless thermostat", "wireless thermostat"), ("multivitamn", "multivitamin"),
-    ("screwdiver set", "screwdriver set"), ("hummingbird feder", "hummingbird feeder"), ("kitchen towles", "kitchen towels"),
-    ("guitr strings", "guitar strings"), ("snorkle mask", "snorkel mask"), ("leggins high waisted", "leggings high waisted"),
-    ("slipers for men", "slippers for men"), ("stainles steel pan", "stainless steel pan"), ("baby shower gifs", "baby shower gifts"),
-    ("keybord", "keyboard"), ("nail polsh", "nail polish"), ("picnic baskit", "picnic basket"), ("shampo", "shampoo"),
-    ("sandels for women", "sandals for women"), ("dumbels", "dumbbells"), ("calander planner", "calendar planner"),
+    ("wireles headphnes", "wireless headphones"),
+    ("bluetoth speker", "bluetooth speaker"),
+    ("runing shoes", "running shoes"),
+    ("lether belt", "leather belt"),
+    ("todler water botle", "toddler water bottle"),
+    ("weigted blanket", "weighted blanket"),
+    ("makeup brushs", "makeup brushes"),
+    ("sunglases for women", "sunglasses for women"),
+    ("ceiling fan wihtout light", "ceiling fan without light"),
+    ("dinerware set", "dinnerware set"),
+    ("marshmalows", "marshmallows"),
+    ("wirless thermostat", "wireless thermostat"),
+    ("multivitamn", "multivitamin"),
+    ("screwdiver set", "screwdriver set"),
+    ("hummingbird feder", "hummingbird feeder"),
+    ("kitchen towles", "kitchen towels"),
+    ("guitr strings", "guitar strings"),
+    ("snorkle mask", "snorkel mask"),
+    ("leggins high waisted", "leggings high waisted"),
+    ("slipers for men", "slippers for men"),
+    ("stainles steel pan", "stainless steel pan"),
+    ("baby shower gifs", "baby shower gifts"),
+    ("keybord", "keyboard"),
+    ("nail polsh", "nail polish"),
+    ("picnic baskit", "picnic basket"),
+    ("shampo", "shampoo"),
+    ("sandels for women", "sandals for women"),
+    ("dumbels", "dumbbells"),
+    ("calander planner", "calendar planner"),
     ("vaccum", "vacuum"),
-]  # fmt: skip
+]
 
 
 def tsv(path: Path) -> list[dict[str, str]]:
@@ -101,12 +120,33 @@ def import_time(module: str, runs: int = 3) -> float:
 def price_parser_report(cs: list[dict[str, Any]]) -> dict[str, Any]:
     from price_parser import Price
 
-    probes = ["2 mil pesos", "dos mil pesos", "1.299,00 €", "25,50", "$1,299.99", "1.5k", "$1.2k", "25 bucks",
-              "45 usd", "USD 45", "150 mxn", "20 dólares", "40 euros", "500 pesos", "128GB", "3-5 years", "$20-$40"]  # fmt: skip
+    probes = [
+        "2 mil pesos",
+        "dos mil pesos",
+        "1.299,00 €",
+        "25,50",
+        "$1,299.99",
+        "1.5k",
+        "$1.2k",
+        "25 bucks",
+        "45 usd",
+        "USD 45",
+        "150 mxn",
+        "20 dólares",
+        "40 euros",
+        "500 pesos",
+        "128GB",
+        "3-5 years",
+        "$20-$40",
+    ]
     probe_out = {p: [Price.fromstring(p).amount_float, Price.fromstring(p).currency] for p in probes}
     # Whole messages: is the amount the expected one, and does it come with currency evidence?
-    priced = [c for c in single(cs) if c["class"] in ("control_price", "number_words", "currency_words")
-              and (c["expect"].get("price_min") is not None or c["expect"].get("price_max") is not None)]  # fmt: skip
+    priced = [
+        c
+        for c in single(cs)
+        if c["class"] in ("control_price", "number_words", "currency_words")
+        and (c["expect"].get("price_min") is not None or c["expect"].get("price_max") is not None)
+    ]
     unpriced = [c for c in single(cs) if c["class"] in ("quantity_not_price", "range_not_price")]
     amount_ok = currency_seen = 0
     for c in priced:
@@ -134,15 +174,31 @@ def price_parser_report(cs: list[dict[str, Any]]) -> dict[str, Any]:
 def text2num_report(cs: list[dict[str, Any]]) -> dict[str, Any]:
     from text_to_num import alpha2digit
 
-    probes = [("dos mil pesos", "es"), ("quinientos pesos", "es"), ("mil quinientos", "es"), ("3 mil pesos", "es"),
-              ("entre dos mil y tres mil pesos", "es"), ("two hundred dollars", "en"), ("twelve hundred", "en"),
-              ("less than a hundred bucks", "en"), ("forty and sixty", "en"), ("el primero y el tercero", "es"),
-              ("the second one", "en"), ("juego de dos sartenes", "es"), ("set of four wine glasses", "en"),
-              ("one piece bikini", "en")]  # fmt: skip
+    probes = [
+        ("dos mil pesos", "es"),
+        ("quinientos pesos", "es"),
+        ("mil quinientos", "es"),
+        ("3 mil pesos", "es"),
+        ("entre dos mil y tres mil pesos", "es"),
+        ("two hundred dollars", "en"),
+        ("twelve hundred", "en"),
+        ("less than a hundred bucks", "en"),
+        ("forty and sixty", "en"),
+        ("el primero y el tercero", "es"),
+        ("the second one", "en"),
+        ("juego de dos sartenes", "es"),
+        ("set of four wine glasses", "en"),
+        ("one piece bikini", "en"),
+    ]
     probe_out = {f"{t} [{lang}]": alpha2digit(t, lang) for t, lang in probes}
     # Number-word prices: after alpha2digit, does every expected bound appear as digits?
-    wordy = [c for c in single(cs) if c["class"] in ("number_words", "control_price", "currency_words")
-             and re.search(r"[a-záéíóú]", c["message"]) and (c["expect"].get("price_min") or c["expect"].get("price_max"))]  # fmt: skip
+    wordy = [
+        c
+        for c in single(cs)
+        if c["class"] in ("number_words", "control_price", "currency_words")
+        and re.search(r"[a-záéíóú]", c["message"])
+        and (c["expect"].get("price_min") or c["expect"].get("price_max"))
+    ]
     ok = []
     for c in wordy:
         out = alpha2digit(c["message"], c["language"])
@@ -172,7 +228,13 @@ def quantulum_report(cs: list[dict[str, Any]]) -> dict[str, Any]:
     from quantulum3 import classifier, parser
 
     imported = time.perf_counter() - started
-    out: dict[str, Any] = {"languages": sorted(p.name for p in (Path(parser.__file__).parent / "_lang").iterdir() if p.is_dir() and not p.name.startswith("_"))}  # fmt: skip
+    out: dict[str, Any] = {
+        "languages": sorted(
+            p.name
+            for p in (Path(parser.__file__).parent / "_lang").iterdir()
+            if p.is_dir() and not p.name.startswith("_")
+        )
+    }
     # The shipped disambiguation classifier is a scikit-learn pickle; see whether it loads here.
     try:
         started = time.perf_counter()
@@ -194,8 +256,20 @@ def quantulum_report(cs: list[dict[str, Any]]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001
             return [(float("nan"), f"error {type(exc).__name__}", "error")]
 
-    probes = ["USB flash drive over 128GB", "toys for ages 3-5 years", "pantalla de 55 pulgadas", "sofá de 2 plazas",
-              "phone charger 20W", "25 bucks", "under $50", "2 mil pesos", "500 pesos", "1.5k", "40 euros", "20 dólares"]  # fmt: skip
+    probes = [
+        "USB flash drive over 128GB",
+        "toys for ages 3-5 years",
+        "pantalla de 55 pulgadas",
+        "sofá de 2 plazas",
+        "phone charger 20W",
+        "25 bucks",
+        "under $50",
+        "2 mil pesos",
+        "500 pesos",
+        "1.5k",
+        "40 euros",
+        "20 dólares",
+    ]
     out["probes"] = {p: units(p) for p in probes}
     per: dict[str, Counter[str]] = {}
     for c in single(cs):
@@ -228,9 +302,11 @@ def language_sets() -> dict[str, list[str]]:
         # "tennis lacoste hombre" is a real English-site query with a Spanish word: left out of both sets.
         "en_real_queries": [r["query"] for r in shared + extra if r["query"] != "tennis lacoste hombre"],
         "es_queries": [r["query"] for r in es_q if r["query"] not in same],  # not the brand-only ones left unchanged
-        "en_case_messages": [c["message"] for c in single(cs) if c["language"] == "en"] + [m for lang, m in turns if lang == "en"],
-        "es_case_messages": [c["message"] for c in single(cs) if c["language"] == "es"] + [m for lang, m in turns if lang == "es"],
-    }  # fmt: skip
+        "en_case_messages": [c["message"] for c in single(cs) if c["language"] == "en"]
+        + [m for lang, m in turns if lang == "en"],
+        "es_case_messages": [c["message"] for c in single(cs) if c["language"] == "es"]
+        + [m for lang, m in turns if lang == "es"],
+    }
 
 
 def lingua_report() -> dict[str, Any]:
@@ -240,7 +316,11 @@ def lingua_report() -> dict[str, Any]:
     from shopagent.query import detect_language
 
     started = time.perf_counter()
-    high = LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.SPANISH).with_preloaded_language_models().build()
+    high = (
+        LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.SPANISH)
+        .with_preloaded_language_models()
+        .build()
+    )
     build_s = time.perf_counter() - started
     low = LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.SPANISH).with_low_accuracy_mode().build()
 
@@ -268,7 +348,10 @@ def lingua_report() -> dict[str, Any]:
         "lingua (high) + catalog-vocabulary guard": guarded,
     }
     sets = language_sets()
-    result: dict[str, Any] = {"build_s_preloaded_en_es": round(build_s, 2), "sets": {k: len(v) for k, v in sets.items()}}
+    result: dict[str, Any] = {
+        "build_s_preloaded_en_es": round(build_s, 2),
+        "sets": {k: len(v) for k, v in sets.items()},
+    }
     for name, fn in detectors.items():
         row: dict[str, Any] = {}
         for key, texts in sets.items():
@@ -328,25 +411,35 @@ def spelling_report() -> dict[str, Any]:
         s = sym.lookup_compound(text.lower(), max_edit_distance=2)
         return s[0].term if s else text
 
-    methods = {"rapidfuzz ratio>=80 (OOV words)": fix_with(rf_word), "symspell lookup (OOV words)": fix_with(sym_word),
-               "symspell lookup_compound (whole text)": sym_compound}  # fmt: skip
+    methods = {
+        "rapidfuzz ratio>=80 (OOV words)": fix_with(rf_word),
+        "symspell lookup (OOV words)": fix_with(sym_word),
+        "symspell lookup_compound (whole text)": sym_compound,
+    }
     missing_targets = sorted({w for _, t in MISSPELLED for w in t.split() if w not in vocab})
     sets = language_sets()
-    result: dict[str, Any] = {"vocabulary_words": len(vocab), "symspell_build_s": round(sym_build, 2),
-                              "targets_not_in_catalog_vocabulary": missing_targets}  # fmt: skip
+    result: dict[str, Any] = {
+        "vocabulary_words": len(vocab),
+        "symspell_build_s": round(sym_build, 2),
+        "targets_not_in_catalog_vocabulary": missing_targets,
+    }
     for name, fix in methods.items():
         fixed = [(m, fix(m), t) for m, t in MISSPELLED]
         right = [f for f in fixed if f[1] == f[2]]
         changed_en = [(q, fix(q)) for q in sets["en_real_queries"] if fix(q) != q.lower() and fix(q) != q]
         changed_es = [(q, fix(q)) for q in sets["es_queries"] if fix(q) != q.lower() and fix(q) != q]
         result[name] = {
-            "misspelled_fixed": len(right), "misspelled_total": len(MISSPELLED),
+            "misspelled_fixed": len(right),
+            "misspelled_total": len(MISSPELLED),
             "misses": [(m, f) for m, f, t in fixed if f != t][:12],
-            "real_en_queries_changed": len(changed_en), "real_en_total": len(sets["en_real_queries"]),
+            "real_en_queries_changed": len(changed_en),
+            "real_en_total": len(sets["en_real_queries"]),
             "en_changes": changed_en[:15],
-            "es_queries_changed": len(changed_es), "es_total": len(sets["es_queries"]), "es_changes": changed_es[:10],
+            "es_queries_changed": len(changed_es),
+            "es_total": len(sets["es_queries"]),
+            "es_changes": changed_es[:10],
             "speed": timed(fix, [m for m, _ in MISSPELLED] + sets["en_real_queries"][:50]),
-        }  # fmt: skip
+        }
     return result
 
 
@@ -362,16 +455,20 @@ def main() -> None:
     }
     pip_check = subprocess.run([PY, "-m", "pip", "check"], capture_output=True, text=True)
     report["pip_check"] = pip_check.stdout.strip() or pip_check.stderr.strip()
-    for name, fn in [("price-parser", lambda: price_parser_report(cs)), ("text2num", lambda: text2num_report(cs)),
-                     ("quantulum3", lambda: quantulum_report(cs)), ("lingua", lingua_report),
-                     ("spelling", spelling_report)]:  # fmt: skip
+    for name, fn in [
+        ("price-parser", lambda: price_parser_report(cs)),
+        ("text2num", lambda: text2num_report(cs)),
+        ("quantulum3", lambda: quantulum_report(cs)),
+        ("lingua", lingua_report),
+        ("spelling", spelling_report),
+    ]:
         started = time.perf_counter()
         report[name] = fn()
-        print(f"{name}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        print(f"{name}: {time.perf_counter() - started:.1f}s", file=sys.stderr)  # noqa: T201
     report["machine"]["loadavg_at_end"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    print(json.dumps(report, indent=1, ensure_ascii=False, default=str))
+    print(json.dumps(report, indent=1, ensure_ascii=False, default=str))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -24,10 +24,15 @@ def main() -> None:
     assert len(ids) == 100, len(ids)
     dev = sorted(random.Random(SEED).sample(ids, N_DEV))
     heldout = sorted(set(ids) - set(dev))
-    out = {"seed": SEED, "method": "sorted(random.Random(seed).sample(sorted(ids), 70))", "dev": dev, "heldout": heldout}
+    out = {
+        "seed": SEED,
+        "method": "sorted(random.Random(seed).sample(sorted(ids), 70))",
+        "dev": dev,
+        "heldout": heldout,
+    }
     path = ROOT / "data/eval/split.json"
     path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    print(f"{path}: dev={len(dev)} heldout={len(heldout)} seed={SEED}")
+    print(f"{path}: dev={len(dev)} heldout={len(heldout)} seed={SEED}")  # noqa: T201
 
 
 if __name__ == "__main__":

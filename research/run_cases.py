@@ -140,10 +140,10 @@ def main() -> None:
     cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
     result = score(current(load_vocabulary()), cases)
     for cls, (p, n) in result["per_class"].items():
-        print(f"{cls:22s} {p:3d}/{n:<3d}")
+        print(f"{cls:22s} {p:3d}/{n:<3d}")  # noqa: T201
     if args.show_failures:
         for f in result["failures"]:
-            print(f["id"], "|", " ; ".join(f["fails"]))
+            print(f["id"], "|", " ; ".join(f["fails"]))  # noqa: T201
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
 
