@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
 from shopagent.db import schema
-from shopagent.db.connection import Connection, DatabaseUnavailableError, Pool, connect, conninfo, make_pool
+from shopagent.db.connection import (
+    Availability,
+    Connection,
+    DatabaseUnavailableError,
+    Pool,
+    connect,
+    conninfo,
+    make_pool,
+)
 from shopagent.embeddings import check_dimension, embedding_dimension, embedding_model_name, make_embeddings
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.retrieval.strategies import ProductSearch
@@ -39,6 +48,15 @@ class Services:
     search: ProductSearch
     dsn: str | None = None
     startup_errors: list[str] = field(default_factory=list)
+    # Shared by every pool on `dsn` (the catalog's here, the API's checkpointer and sessions pools); None when the
+    # database was down at start-up.
+    availability: Availability | None = None
+
+    def make_pool(self, name: str, **kwargs: Any) -> Pool | None:
+        """Another pool on the catalog database, gated by the same availability (None when it was down at start-up)."""
+        if self.dsn is None or self.availability is None:
+            return None
+        return make_pool(self.settings, self.dsn, name=name, availability=self.availability, **kwargs)
 
     @property
     def embedding_model(self) -> str:
@@ -58,12 +76,15 @@ def build_services(settings: Settings, embeddings: Embeddings | None = None, *, 
     errors: list[str] = []
     pool: Pool | None = None
     dsn: str | None = None
+    availability: Availability | None = None
     try:
         dsn = conninfo(settings)
         with prepare_database(settings, embeddings, dsn):
             pass
-        pool = make_pool(settings, dsn)
+        availability = Availability(dsn, settings.db_probe_interval_s)
+        pool = make_pool(settings, dsn, availability=availability)
     except DatabaseUnavailableError as exc:
+        availability = None
         errors.append(str(exc))
         log.error("database unavailable, continuing with Chroma only: %s", exc)
     chroma = None
@@ -74,4 +95,4 @@ def build_services(settings: Settings, embeddings: Embeddings | None = None, *, 
             errors.append(f"Chroma unavailable: {exc}")
             log.exception("Chroma unavailable")
     search = ProductSearch(settings, embeddings, pool, chroma)
-    return Services(settings, embeddings, pool, chroma, search, dsn, errors)
+    return Services(settings, embeddings, pool, chroma, search, dsn, errors, availability)
