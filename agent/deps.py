@@ -8,6 +8,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
+import psycopg
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
@@ -32,16 +33,25 @@ class AgentDeps:
         self.services = services
         self._chat_model = chat_model
         self._use_settings_llm = use_settings_llm
+        self._vocabulary: Vocabulary | None = None
 
-    @cached_property
+    @property
     def vocabulary(self) -> Vocabulary:
-        """Catalog brands and categories (read once; an unavailable database gives an empty vocabulary)."""
+        """Catalog brands and categories, read once; while the database cannot be read, an empty vocabulary (not
+        kept: the next turn tries again)."""
+        if self._vocabulary is not None:
+            return self._vocabulary
         if self.services.pool is None:
             return Vocabulary()
-        with self.services.pool.connection() as conn:
-            brands = catalog.brand_counts(conn, MIN_BRAND_PRODUCTS)
-            categories = catalog.category_counts(conn)
-        return Vocabulary(frozenset(b for b in brands if len(b) >= 2), frozenset(categories))
+        try:
+            with self.services.pool.connection() as conn:
+                brands = catalog.brand_counts(conn, MIN_BRAND_PRODUCTS)
+                categories = catalog.category_counts(conn)
+        except psycopg.OperationalError as exc:
+            log.warning("catalog vocabulary unavailable (%s): understanding without brands and categories", exc)
+            return Vocabulary()
+        self._vocabulary = Vocabulary(frozenset(b for b in brands if len(b) >= 2), frozenset(categories))
+        return self._vocabulary
 
     @cached_property
     def intent_examples(self) -> tuple[np.ndarray, np.ndarray]:

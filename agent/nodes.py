@@ -45,6 +45,21 @@ def with_reasons(products: list[ProductView], lang: str) -> list[ProductView]:
     return [{**p, "reason": prompts.reason_text(lang, p.get("why") or {}, p["similarity"])} for p in products]
 
 
+def with_notes(answer: str, lang: str, result: TurnResult, state: State, context: Context) -> str:
+    """The answer followed by what the shopper should know about how it was made: the catalog database was
+    unavailable (results from the backup index), the conversation's memory is unavailable, the LLM failed."""
+    notes = [
+        key
+        for key, applies in (
+            ("search_degraded", result.get("degraded")),
+            ("memory_unavailable", not context.memory),
+            ("llm_unavailable", state.get("llm_fallback_reason")),
+        )
+        if applies
+    ]
+    return "\n".join([answer, *(prompts.t(lang, key) for key in notes)])
+
+
 class AgentNodes:
     """The nodes, bound to a getter of the agent's dependencies (lazy for Studio, given for the API)."""
 
@@ -110,7 +125,7 @@ class AgentNodes:
             log.warning("LLM unavailable, falling back to the deterministic brain: %s", exc)
             annotate(llm_fallback_reason=str(exc))
             return {"llm_fallback_reason": str(exc)}
-        update: dict[str, Any] = {"answer": out.answer, "brain": "llm", "messages": [AIMessage(out.answer)]}
+        update: dict[str, Any] = {"brain": "llm"}
         lang = state.get("language") or "en"
         for name, args, result in out.tool_results:
             if name in ("search_products", "similar_products") and result.get("products"):
@@ -119,8 +134,9 @@ class AgentNodes:
             if name == "search_products":
                 filters = SearchFilters.from_dict(result.get("filters"))
                 update["search"] = SearchRequest(result.get("query") or str(args.get("query", "")), filters, lang)
+        answer = with_notes(out.answer, lang, update.get("result") or TurnResult(), state, runtime.context)
         annotate(brain="llm", tool_calls=[n for n, _, _ in out.tool_results])
-        return update
+        return {**update, "answer": answer, "messages": [AIMessage(answer)]}
 
     # ------------------------------------------------------------ deterministic actions
 
@@ -216,9 +232,7 @@ class AgentNodes:
         """The deterministic answer from templates, in the user's language."""
         lang = state.get("language") or "en"
         result = state.get("result") or TurnResult()
-        answer = render(result, state, lang)
-        if state.get("llm_fallback_reason"):
-            answer = f"{answer}\n{prompts.t(lang, 'llm_unavailable')}"
+        answer = with_notes(render(result, state, lang), lang, result, state, runtime.context)
         annotate(
             kind=result.get("kind", "help"),
             status=result.get("status", "ok"),

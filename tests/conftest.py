@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pgserver
 import psycopg
 import pytest
 from psycopg import sql
@@ -22,7 +23,8 @@ from shopagent.embeddings import embedding_model_name
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.evals.metrics import load_labels, load_queries
 from shopagent.ingest.pipeline import ingest
-from shopagent.services import Services, build_services
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.services import Services, build_services, prepare_database
 from shopagent.settings import PROJECT_ROOT, Settings
 from shopagent.understanding import parse_search
 
@@ -124,9 +126,6 @@ def loaded_settings(
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
     settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
-    from shopagent.retrieval.chroma import ChromaStore
-    from shopagent.services import prepare_database
-
     chroma = ChromaStore.from_settings(settings, embeddings)
     with prepare_database(settings, embeddings) as conn:
         summary = ingest(
@@ -147,6 +146,45 @@ def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> It
     svc = build_services(loaded_settings, embeddings)
     yield svc
     svc.close()
+
+
+# ---------------------------------------------------------------- a server that tests stop and restart
+
+
+@pytest.fixture
+def doomed(
+    tmp_path_factory: pytest.TempPathFactory, embeddings: LocalMiniLMEmbeddings, catalog_slice: list[dict[str, Any]]
+) -> Iterator[tuple[Services, Path]]:
+    """Services over a throwaway embedded server (its own data dir: `stop_server` / `start_server` it) holding 40
+    products, most of them slippers, mirrored in Chroma."""
+    data_dir = tmp_path_factory.mktemp("doomed-pg") / "pg"
+    assert PROJECT_ROOT / ".data" not in data_dir.resolve().parents  # never the dev or shared test server
+    dsn = start_embedded_server(data_dir)
+    settings = make_settings(dsn, tmp_path_factory.mktemp("doomed-chroma"))
+    chroma = ChromaStore.from_settings(settings, embeddings)
+    slippers = [p for p in catalog_slice if "slipper" in p["name"].lower()][:25]
+    products = slippers + [p for p in catalog_slice if p not in slippers][:15]
+    with prepare_database(settings, embeddings, dsn) as conn:
+        summary = ingest(conn, embeddings, embedding_model_name(embeddings), products, on_batch=chroma.upsert_rows)
+    assert summary.embedded == 40
+    services = build_services(settings, embeddings)
+    yield services, data_dir
+    services.close()
+    stop_server(data_dir)  # in case the test failed before stopping it
+
+
+def stop_server(data_dir: Path) -> None:
+    """Stop a throwaway server at once, as a crash would (pg_ctl -m immediate)."""
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    try:
+        pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    except Exception:  # noqa: BLE001 - already stopped
+        pass
+
+
+def start_server(data_dir: Path) -> None:
+    """Start a stopped throwaway server again (crash recovery; returns once it accepts connections)."""
+    pgserver.get_server(data_dir, cleanup_mode=None).ensure_postgres_running()
 
 
 def run_search(services: Services, query: str, options: SearchOptions | None = None) -> SearchResult:

@@ -223,7 +223,7 @@ class ProductSearch:
         timings: dict[str, float] = {}
         reasons: list[FallbackReason] = []
         dense: list[ProductView] = []
-        dense_backend: Backend = self.pgvector.name
+        dense_backend: Backend = "none"  # until a dense backend answers (even with nothing)
         started = time.perf_counter()
         for candidate in (self.pgvector, self.chroma):
             try:
@@ -241,9 +241,9 @@ class ProductSearch:
             lexical = []
         timings["fulltext"] = round((time.perf_counter() - started) * 1000, 2)
         if reasons:
-            self._note_fallback("hybrid", dense_backend if dense else "none", reasons)
+            self._note_fallback("hybrid", dense_backend, reasons)
         products = self._fuse(vector, dense, lexical, k, floor, request.filters.exclude_terms)
-        backend: Backend = "hybrid" if lexical else (dense_backend if dense else "none")
+        backend: Backend = "hybrid" if lexical else dense_backend
         threshold = self._threshold(self.pgvector, o)
         weak = bool(products) and all((p["similarity"] or 0.0) < threshold for p in products)
         return SearchResult(products, "hybrid", backend, reasons, weak_matches=weak, timings_ms=timings)
