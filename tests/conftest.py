@@ -6,11 +6,15 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pgserver
 import psycopg
 import pytest
@@ -200,3 +204,36 @@ def run_cli(*args: str) -> tuple[int, str]:
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout
+
+
+# ---------------------------------------------------------------- servers in subprocesses
+
+
+def free_port() -> int:
+    """A free local port (2024 is taken on these machines)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    """Wait until GET `url` answers 200 (failing with the log's tail if the process exits or time runs out)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()

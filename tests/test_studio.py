@@ -4,15 +4,13 @@ through its HTTP API (langgraph-sdk) with a per-run context; importing the graph
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from conftest import free_port, stop_process, wait_for_http
 
 from shopagent.settings import PROJECT_ROOT, Settings
 
@@ -26,13 +24,6 @@ def test_import_does_no_work() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "understand" in out.stdout and "llm_agent" in out.stdout
-
-
-def free_port() -> int:
-    """A free local port (2024 is taken on these machines)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,24 +54,10 @@ def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"langgraph dev did not start:\n{log.read_text()[-3000:]}")
+        wait_for_http(f"{url}/ok", proc, log, timeout_s=45)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.mark.slow
