@@ -209,6 +209,19 @@ def run_cli(*args: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- servers in subprocesses
 
 
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a server subprocess on `settings`' database and Chroma collection, offline brain."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
+        "CHROMA_PERSIST_DIR": str(settings.chroma_persist_dir),
+        "CHROMA_COLLECTION": settings.chroma_collection,
+        "OLLAMA_BASE_URL": "",
+        "OLLAMA_CHAT_MODEL": "",
+        **extra,
+    }
+
+
 def free_port() -> int:
     """A free local port (2024 is taken on these machines)."""
     with socket.socket() as sock:
@@ -230,10 +243,13 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s:
     pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate, then kill after 15 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
+    """Terminate them all at once, then kill those still running after 15 s."""
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()

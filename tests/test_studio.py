@@ -3,14 +3,13 @@ through its HTTP API (langgraph-sdk) with a per-run context; importing the graph
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, stop_process, wait_for_http
+from conftest import free_port, server_env, stop_processes, wait_for_http
 
 from shopagent.settings import PROJECT_ROOT, Settings
 
@@ -30,18 +29,13 @@ def test_import_does_no_work() -> None:
 def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`langgraph dev` on a free port, pointed at the test database and Chroma collection."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": loaded_settings.database_url.get_secret_value(),  # type: ignore[union-attr]
-        "CHROMA_PERSIST_DIR": str(loaded_settings.chroma_persist_dir),
-        "CHROMA_COLLECTION": loaded_settings.chroma_collection,
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-        "LANGGRAPH_NO_VERSION_CHECK": "true",
-        "LANGSMITH_TRACING": "false",
-        "HF_HUB_OFFLINE": "1",
-        "OLLAMA_BASE_URL": "",
-        "OLLAMA_CHAT_MODEL": "",
-    }
+    env = server_env(
+        loaded_settings,
+        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGGRAPH_NO_VERSION_CHECK="true",
+        LANGSMITH_TRACING="false",
+        HF_HUB_OFFLINE="1",
+    )
     log = Path(tmp_path_factory.mktemp("studio")) / "langgraph-dev.log"
     cli = Path(sys.executable).parent / "langgraph"
     with open(log, "w") as out:
@@ -57,7 +51,7 @@ def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         wait_for_http(f"{url}/ok", proc, log, timeout_s=45)
         yield url
     finally:
-        stop_process(proc)
+        stop_processes(proc)
 
 
 @pytest.mark.slow

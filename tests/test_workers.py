@@ -4,7 +4,6 @@ record of traced runs and the turn lock all live in PostgreSQL, so any process a
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import free_port, stop_process, wait_for_http
+from conftest import free_port, server_env, stop_processes, wait_for_http
 from langsmith_recorder import LangSmithRecorder, start_recorder
 
 from shopagent.settings import PROJECT_ROOT, Settings
@@ -38,17 +37,9 @@ def servers(
 ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """(url of a 2-worker server, url of a 1-worker server, the 2-worker server's process), both on the test
     database and Chroma collection, tracing to the recorder."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": loaded_settings.database_url.get_secret_value(),  # type: ignore[union-attr]
-        "CHROMA_PERSIST_DIR": str(loaded_settings.chroma_persist_dir),
-        "CHROMA_COLLECTION": loaded_settings.chroma_collection,
-        "LANGSMITH_TRACING": "true",
-        "LANGSMITH_API_KEY": "test-key",
-        "LANGSMITH_ENDPOINT": recorder.url,
-        "OLLAMA_BASE_URL": "",
-        "OLLAMA_CHAT_MODEL": "",
-    }
+    env = server_env(
+        loaded_settings, LANGSMITH_TRACING="true", LANGSMITH_API_KEY="test-key", LANGSMITH_ENDPOINT=recorder.url
+    )
     logs = tmp_path_factory.mktemp("workers")
     cli = str(Path(sys.executable).parent / "shopagent")
     procs, urls = [], []
@@ -70,8 +61,7 @@ def servers(
             wait_for_http(f"{url}/health", proc, log, timeout_s=180)
         yield urls[0], urls[1], procs[0][0]
     finally:
-        for proc, _ in procs:
-            stop_process(proc)
+        stop_processes(*(proc for proc, _ in procs))
 
 
 def turn(url: str, user: str, message: str, session: str | None = None) -> httpx.Response:
