@@ -26,6 +26,7 @@ from agent.state import State, TurnResult, turn_result
 from shopagent.domain import ProductView, SearchFilters, SearchOptions, SearchRequest
 from shopagent.observability.tracing import add_tags, annotate
 from shopagent.understanding import understand
+from tools.products import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ def last_user_text(state: State) -> str:
 def with_reasons(products: list[ProductView], lang: str) -> list[ProductView]:
     """Products as shown: each with why it is listed, in the shopper's language."""
     return [{**p, "reason": prompts.reason_text(lang, p.get("why") or {}, p["similarity"])} for p in products]
+
+
+def as_shown(result: ToolResult, shown: list[ProductView]) -> ToolResult:
+    """A details/compare result whose products keep the similarity they were shown with (a read by id has none)."""
+    sims = {p["product_id"]: p["similarity"] for p in shown}
+    products = [{**p, "similarity": sims.get(p["product_id"], p["similarity"])} for p in result.get("products") or []]
+    return {**result, "products": products}  # type: ignore[typeddict-item]
 
 
 def with_notes(answer: str, lang: str, result: TurnResult, state: State, context: Context) -> str:
@@ -197,7 +205,7 @@ class AgentNodes:
         if not targets:
             return {"result": turn_result("details", ask="need_ref" if shown else "need_shown", products=[])}
         result = self._deps().tools["product_details"].invoke({"product_ids": [p["product_id"] for p in targets]})
-        return {"result": turn_result("details", result)}
+        return {"result": turn_result("details", as_shown(result, targets))}
 
     def compare(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compare the referenced products (the top three when none is named)."""
@@ -206,7 +214,7 @@ class AgentNodes:
         if len(targets) < 2:
             return {"result": turn_result("compare", ask="need_two" if shown else "need_shown", products=[])}
         result = self._deps().tools["compare_products"].invoke({"product_ids": [p["product_id"] for p in targets]})
-        return {"result": turn_result("compare", result)}
+        return {"result": turn_result("compare", as_shown(result, targets))}
 
     def similar(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Diverse products similar to the referenced one (the first when none is named)."""

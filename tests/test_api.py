@@ -53,6 +53,7 @@ def test_chat_turns_share_a_session(client: TestClient) -> None:
     )
     assert r.status_code == 200 and r.json()["response"].startswith(f"2. {second['name']}")
     assert [p["product_id"] for p in r.json()["products"]] == [second["product_id"]]
+    assert r.json()["products"][0]["similarity"] == second["similarity"]  # as it was shown, not null
     assert r.json()["strategy"] is None  # no search this turn
 
 
