@@ -72,8 +72,8 @@ class ProductSearch:
         """Hold long-lived clients; nothing here connects per call."""
         self.settings = settings
         self.embeddings = embeddings
-        self.pgvector = PgVectorBackend(pool)
-        self.fulltext = FullTextBackend(pool)
+        self.pgvector = PgVectorBackend(pool, halfvec=settings.hnsw_halfvec)
+        self.fulltext = FullTextBackend(pool, candidates=settings.fulltext_candidates)
         self.chroma = ChromaBackend(chroma)
 
     @traceable(run_type="chain", name="product_search", process_inputs=_search_inputs)
