@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shopagent.db import schema
 from shopagent.db.connection import connect
+from shopagent.db.schema import IndexBuild, VectorIndexSpec
 from shopagent.embeddings import embedding_dimension, embedding_model_name, make_embeddings
 from shopagent.ingest.pipeline import IngestSummary, ingest
 from shopagent.ingest.reader import CatalogError, read_catalog
@@ -46,7 +47,8 @@ def run_ingest(
     if reset_embeddings:
         with connect(settings) as conn:
             schema.migrate(conn, embedding_dimension(embeddings))
-            schema.reset_embedding_column(conn, embedding_dimension(embeddings))
+            dim = embedding_dimension(embeddings)
+            schema.reset_embedding_column(conn, dim, VectorIndexSpec.from_settings(settings))
     on_batch = None
     if "chroma" in stores:
         from shopagent.retrieval.chroma import ChromaStore
@@ -65,4 +67,6 @@ def run_ingest(
             force=force,
             on_batch=on_batch,
             progress=progress,
+            index=VectorIndexSpec.from_settings(settings),
+            build=IndexBuild.from_settings(settings),
         )
