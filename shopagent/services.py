@@ -1,6 +1,9 @@
 """Start-up in one place: connect (embedded server or DATABASE_URL), migrate, check the dimension, and hold the
-long-lived clients (embeddings, pool, Chroma, the strategy switch) that the API, the graph, the tools, the
-retriever and the scripts share."""
+long-lived clients (embeddings, pools, Chroma, the strategy switch) that the API, the graph, the tools, the
+retriever and the scripts share.
+
+With DATABASE_READ_URL set, searches and reads by id go to that server (a streaming replica, say) through their
+own pool; migrations, writes, sessions and the checkpointer use the primary pool."""
 
 from __future__ import annotations
 
@@ -8,9 +11,19 @@ import logging
 from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
+from psycopg_pool import PoolTimeout
 
 from shopagent.db import schema
-from shopagent.db.connection import Connection, DatabaseUnavailableError, Pool, connect, conninfo, make_pool
+from shopagent.db.connection import (
+    Connection,
+    DatabaseUnavailableError,
+    Pool,
+    configure_search,
+    connect,
+    conninfo,
+    make_pool,
+    redact,
+)
 from shopagent.embeddings import check_dimension, embedding_dimension, embedding_model_name, make_embeddings
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.retrieval.strategies import ProductSearch
@@ -39,6 +52,8 @@ class Services:
     search: ProductSearch
     dsn: str | None = None
     startup_errors: list[str] = field(default_factory=list)
+    # The pool searches use when DATABASE_READ_URL is set (None: they use `pool`).
+    read_pool: Pool | None = None
 
     @property
     def embedding_model(self) -> str:
@@ -46,9 +61,22 @@ class Services:
         return embedding_model_name(self.embeddings)
 
     def close(self) -> None:
-        """Close the pool (idempotent)."""
-        if self.pool is not None:
-            self.pool.close()
+        """Close the pools (idempotent)."""
+        for pool in (self.read_pool, self.pool):
+            if pool is not None:
+                pool.close()
+
+
+def make_read_pool(settings: Settings) -> Pool | None:
+    """The search pool on DATABASE_READ_URL, or None when it is unset. Raises PoolTimeout when it is unreachable."""
+    if settings.database_read_url is None:
+        return None
+    return make_pool(
+        settings,
+        settings.database_read_url.get_secret_value(),
+        name="catalog_read",
+        configure=lambda conn: configure_search(conn, settings),
+    )
 
 
 def build_services(settings: Settings, embeddings: Embeddings | None = None, *, with_chroma: bool = True) -> Services:
@@ -66,6 +94,13 @@ def build_services(settings: Settings, embeddings: Embeddings | None = None, *, 
     except DatabaseUnavailableError as exc:
         errors.append(str(exc))
         log.error("database unavailable, continuing with Chroma only: %s", exc)
+    read_pool: Pool | None = None
+    try:
+        read_pool = make_read_pool(settings)
+    except PoolTimeout as exc:
+        dsn_shown = redact(settings.database_read_url.get_secret_value()) if settings.database_read_url else ""
+        errors.append(f"read replica unavailable ({dsn_shown}): searches use the primary")
+        log.error("read replica %s unavailable, searching the primary: %s", dsn_shown, exc)
     chroma = None
     if with_chroma:
         try:
@@ -73,5 +108,5 @@ def build_services(settings: Settings, embeddings: Embeddings | None = None, *, 
         except Exception as exc:  # noqa: BLE001 - a broken Chroma dir must not stop the service
             errors.append(f"Chroma unavailable: {exc}")
             log.exception("Chroma unavailable")
-    search = ProductSearch(settings, embeddings, pool, chroma)
-    return Services(settings, embeddings, pool, chroma, search, dsn, errors)
+    search = ProductSearch(settings, embeddings, read_pool or pool, chroma)
+    return Services(settings, embeddings, pool, chroma, search, dsn, errors, read_pool)
