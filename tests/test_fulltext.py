@@ -99,6 +99,15 @@ def test_ranked_rows_are_bounded(services: Services) -> None:
     assert any(n.get("Index Name") == "products_search_tsv_gin" for n in _nodes(plans[1]))
 
 
+def test_document_is_stored_with_the_row(services: Services) -> None:
+    """search_tsv is stored MAIN (inline, compressed): ranking a candidate does not fetch it from TOAST."""
+    with services.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'products'::regclass AND attname = 'search_tsv'"
+        ).fetchone()
+    assert row["attstorage"] == "m"
+
+
 @pytest.mark.parametrize("candidates", [None, 1000, 20])
 def test_quality_matches_ranking_every_match(
     services: Services, queries: dict[str, str], labels: dict[str, dict[str, int]], candidates: int | None
