@@ -5,7 +5,6 @@ change defers the indexes, parallel streams and repeated ids, and `shopagent rei
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,14 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from conftest import make_settings, read_products, run_cli
+from conftest import read_products, run_cli
 
 from shopagent.db import catalog, schema
 from shopagent.db.connection import connect
 from shopagent.db.writes import ProductRow
 from shopagent.ingest import bulk
 from shopagent.ingest.reader import normalise
-from shopagent.services import prepare_database
-from shopagent.settings import Settings, get_settings
+from shopagent.settings import get_settings
 
 N = 300
 DIM = 384
@@ -41,18 +39,6 @@ def _rows(records: list[dict[str, Any]], seed: int = 0) -> list[ProductRow]:
 def records() -> list[dict[str, Any]]:
     """N real sample products."""
     return read_products()[:N]
-
-
-@pytest.fixture
-def fresh(
-    make_database: Callable[[], str], tmp_path: Path, embeddings
-) -> Iterator[tuple[Settings, psycopg.Connection]]:
-    """Settings and a migrated autocommit connection for a brand-new database."""
-    dsn = make_database()
-    settings = make_settings(dsn, tmp_path / "chroma")
-    conn = prepare_database(settings, embeddings, dsn)
-    yield settings, conn
-    conn.close()
 
 
 def _versions(conn: psycopg.Connection) -> dict[str, str]:
