@@ -54,8 +54,9 @@ from shopagent.evals.scale import timed as timed_calls
 from shopagent.ingest import bulk
 from shopagent.ingest.reader import normalise, read_catalog
 from shopagent.retrieval.chroma import ChromaStore
+from shopagent.retrieval.hybrid import HYBRID_CANDIDATES
 from shopagent.retrieval.retriever import ProductRetriever
-from shopagent.retrieval.strategies import HYBRID_CANDIDATES, ProductSearch
+from shopagent.retrieval.strategies import ProductSearch
 from shopagent.services import Services, prepare_database
 from shopagent.settings import PROJECT_ROOT, Settings, get_settings
 from shopagent.understanding import parse_search

@@ -19,8 +19,10 @@ from pydantic import SecretStr
 from shopagent.db.connection import start_embedded_server
 from shopagent.domain import SearchOptions, SearchResult
 from shopagent.embeddings import embedding_model_name
+from shopagent.embeddings.multilingual import MultilingualEmbeddings
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.multilingual import backfill_multilingual
 from shopagent.ingest.pipeline import ingest
 from shopagent.services import Services, build_services
 from shopagent.settings import PROJECT_ROOT, Settings
@@ -99,6 +101,12 @@ def make_database(server_dsn: str) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
+def multilingual() -> MultilingualEmbeddings:
+    """The packaged multilingual encoder (USE multilingual v3), loaded once."""
+    return MultilingualEmbeddings()
+
+
+@pytest.fixture(scope="session")
 def embeddings() -> LocalMiniLMEmbeddings:
     """The real packaged MiniLM, loaded once."""
     return LocalMiniLMEmbeddings()
@@ -134,6 +142,7 @@ def loaded_settings(
     make_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
     embeddings: LocalMiniLMEmbeddings,
+    multilingual: MultilingualEmbeddings,
     catalog_slice: list[dict[str, Any]],
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
@@ -152,13 +161,18 @@ def loaded_settings(
             on_batch=chroma.upsert_rows,
         )
     assert summary.errors == 0 and summary.embedded == len(catalog_slice)
+    with prepare_database(settings, embeddings) as conn:
+        written, refused = backfill_multilingual(conn, multilingual)
+    assert written == len(catalog_slice) and refused == []
     return settings
 
 
 @pytest.fixture(scope="session")
-def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> Iterator[Services]:
-    """Search services over the loaded slice (the session's model, not a second copy)."""
-    svc = build_services(loaded_settings, embeddings)
+def services(
+    loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings, multilingual: MultilingualEmbeddings
+) -> Iterator[Services]:
+    """Search services over the loaded slice (the session's models, not second copies)."""
+    svc = build_services(loaded_settings, embeddings, multilingual=multilingual)
     yield svc
     svc.close()
 

@@ -58,7 +58,8 @@ def ingest(
     else:
         typer.echo(
             f"read {summary.read}  inserted {summary.inserted}  updated {summary.updated}  "
-            f"embedded {summary.embedded}  skipped {summary.skipped}  errors {summary.errors}  "
+            f"embedded {summary.embedded} (+{summary.multilingual_embedded} multilingual)  skipped {summary.skipped}  "
+            f"errors {summary.errors}  "
             f"coverage {summary.coverage_pct:.1f}%  {summary.products_per_s:.1f} products/s ({summary.seconds:.1f} s)"
         )
         for msg in summary.error_samples:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from itertools import combinations
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from psycopg import sql
@@ -79,11 +79,16 @@ def filter_clause(filters: SearchFilters, params: dict[str, Any]) -> sql.Composa
     return sql.SQL(" AND ").join(parts)
 
 
-def nearest_order(halfvec: bool, dim: int) -> sql.Composable:
+VectorColumn = Literal["embedding", "embedding_ml"]
+# Which backend a vector column's hits are labelled with.
+_COLUMN_BACKEND: dict[str, str] = {"embedding": "pgvector", "embedding_ml": "multilingual"}
+
+
+def nearest_order(column: VectorColumn, halfvec: bool, dim: int) -> sql.Composable:
     """The ORDER BY expression that the HNSW index serves (`%(q)s` is the query vector, table aliased `p`):
-    the index's own expression, so a halfvec index needs `embedding::halfvec(dim)` on both sides."""
-    if not halfvec:
-        return sql.SQL("p.embedding <=> %(q)s")
+    the index's own expression, so a halfvec index (MiniLM column only) needs `::halfvec(dim)` on both sides."""
+    if not halfvec or column != "embedding":
+        return sql.SQL("p.{col} <=> %(q)s").format(col=sql.Identifier(column))
     return sql.SQL("p.embedding::halfvec({d}) <=> %(q)s::halfvec({d})").format(d=sql.Literal(int(dim)))
 
 
@@ -93,27 +98,40 @@ def vector_search(
     k: int,
     filters: SearchFilters = NO_FILTERS,
     threshold: float | None = None,
+    column: VectorColumn = "embedding",
     *,
     halfvec: bool = False,
 ) -> list[ProductView]:
-    """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`. With `halfvec` the
-    index's half-precision order picks the k; similarities are computed on the full vectors either way."""
-    params: dict[str, Any] = {"q": np.asarray(embedding, dtype=np.float32), "k": int(k)}
+    """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`. `column` is the
+    MiniLM vector (`embedding`) or the multilingual one (`embedding_ml`). With `halfvec` the index's
+    half-precision order picks the k; similarities are computed on the full vectors either way."""
+    if column not in _COLUMN_BACKEND:
+        raise ValueError(f"unknown vector column {column!r}")
+    params: dict[str, Any] = {
+        "q": np.asarray(embedding, dtype=np.float32),
+        "k": int(k),
+        "backend": _COLUMN_BACKEND[column],
+    }
     params["threshold"] = -1.0 if threshold is None else float(threshold)
     # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of
     # order, so the outer query re-sorts (pgvector's documented pattern).
     query = sql.SQL(
         """WITH nearest AS MATERIALIZED (
-               SELECT {view}, p.embedding <=> %(q)s AS distance
+               SELECT {view}, p.{col} <=> %(q)s AS distance
                FROM products p
-               WHERE p.embedding IS NOT NULL AND {where}
+               WHERE p.{col} IS NOT NULL AND {where}
                ORDER BY {order}
                LIMIT %(k)s)
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
-                  'pgvector' AS backend
+                  %(backend)s AS backend
            FROM nearest WHERE 1 - distance >= %(threshold)s
            ORDER BY distance, product_id"""
-    ).format(view=sql.SQL(_VIEW), where=filter_clause(filters, params), order=nearest_order(halfvec, len(params["q"])))
+    ).format(
+        view=sql.SQL(_VIEW),
+        col=sql.Identifier(column),
+        where=filter_clause(filters, params),
+        order=nearest_order(column, halfvec, len(params["q"])),
+    )
     return cast(list[ProductView], conn.execute(query, params).fetchall())
 
 
@@ -216,7 +234,11 @@ def neighbours_with_vectors(
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
                   'pgvector' AS backend, embedding
            FROM nearest ORDER BY distance, product_id"""
-    ).format(view=sql.SQL(_VIEW), where=filter_clause(filters, params), order=nearest_order(halfvec, len(params["q"])))
+    ).format(
+        view=sql.SQL(_VIEW),
+        where=filter_clause(filters, params),
+        order=nearest_order("embedding", halfvec, len(params["q"])),
+    )
     out = []
     for row in conn.execute(query, params).fetchall():
         vector = np.asarray(row.pop("embedding"), dtype=np.float32)
@@ -238,6 +260,16 @@ def product_views(conn: Connection, ids: Sequence[str]) -> list[ProductView]:
     ).fetchall()
     by_id = {r["product_id"]: r for r in rows}
     return [cast(ProductView, by_id[i]) for i in ids if i in by_id]
+
+
+def rerank_texts(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """id -> "name. brand. first bullet" for the reranker (products that exist)."""
+    rows = conn.execute(
+        """SELECT id, concat_ws('. ', nullif(name, ''), nullif(brand, ''), nullif(bullet_points[1], '')) AS text
+           FROM products WHERE id = ANY(%s)""",
+        (list(ids),),
+    ).fetchall()
+    return {r["id"]: r["text"] for r in rows}
 
 
 def get_products(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -306,6 +338,26 @@ def category_counts(conn: Connection) -> dict[str, int]:
         "SELECT lower(c) AS category, count(*) AS n FROM products, unnest(category) c GROUP BY 1"
     ).fetchall()
     return {r["category"]: r["n"] for r in rows}
+
+
+def missing_multilingual(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` products (id, name, brand) whose multilingual vector is missing."""
+    return conn.execute(
+        "SELECT id, name, brand FROM products WHERE embedding_ml IS NULL ORDER BY id LIMIT %s", (limit,)
+    ).fetchall()
+
+
+def name_word_counts(conn: Connection, min_products: int = 2) -> dict[str, int]:
+    """Words of product names (lower-case, starting with a letter) with the number of products using them: the
+    catalog's own vocabulary, for language detection and spelling correction. One scan of the table."""
+    rows = conn.execute(
+        """SELECT w AS word, count(DISTINCT p.id) AS n
+           FROM products p, regexp_split_to_table(lower(p.name), '[^a-z0-9''-]+') AS w
+           WHERE w ~ '^[a-z]' AND length(w) >= 2
+           GROUP BY 1 HAVING count(DISTINCT p.id) >= %s""",
+        (min_products,),
+    ).fetchall()
+    return {r["word"]: r["n"] for r in rows}
 
 
 def all_product_ids(conn: Connection) -> list[str]:

@@ -116,6 +116,16 @@ def write_embeddings(conn: Connection, items: Sequence[tuple[str, Sequence[float
         return cur.rowcount
 
 
+def write_multilingual(conn: Connection, items: Sequence[tuple[str, Sequence[float]]]) -> int:
+    """Set the multilingual vectors of existing products; return rows updated."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE products SET embedding_ml = %s WHERE id = %s",
+            [(np.asarray(v, dtype=np.float32), pid) for pid, v in items],
+        )
+        return cur.rowcount
+
+
 def analyze(conn: Connection) -> None:
     """After a bulk load: reclaim the dead row versions updates leave (they bloat the table and the HNSW
     index, and stale statistics once made the planner choose a sequential scan over the index) and

@@ -6,6 +6,7 @@ bulk run reports (`summary`), and the Chroma -> pgvector copy (`chroma_plan`, `c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from itertools import islice
 from pathlib import Path
@@ -14,6 +15,8 @@ from shopagent.db import schema
 from shopagent.db.connection import connect
 from shopagent.db.schema import IndexBuild, VectorIndexSpec
 from shopagent.embeddings import embedding_dimension, embedding_model_name, make_embeddings
+from shopagent.embeddings.multilingual import MultilingualEmbeddings
+from shopagent.ingest.multilingual import backfill_multilingual
 from shopagent.ingest.pipeline import IngestSummary, ingest
 from shopagent.ingest.reader import CatalogError, read_catalog
 
@@ -58,7 +61,7 @@ def run_ingest(
     if limit is not None:
         records = islice(records, limit)
     with prepare_database(settings, embeddings) as conn:
-        return ingest(
+        summary = ingest(
             conn,
             embeddings,
             embedding_model_name(embeddings),
@@ -70,3 +73,11 @@ def run_ingest(
             index=VectorIndexSpec.from_settings(settings),
             build=IndexBuild.from_settings(settings),
         )
+        if settings.multilingual_languages:
+            started = time.perf_counter()
+            summary.multilingual_embedded, refused = backfill_multilingual(conn, MultilingualEmbeddings())
+            summary.seconds += time.perf_counter() - started
+            summary.errors += len(refused)
+            for pid in refused:
+                summary.note_error(f"{pid}: multilingual vector is zero or not finite")
+        return summary

@@ -33,6 +33,7 @@ class IngestSummary(RunSummary):
     updated: int = 0
     embedded: int = 0
     skipped: int = 0
+    multilingual_embedded: int = 0
 
     @property
     def products_per_s(self) -> float:
