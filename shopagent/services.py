@@ -1,6 +1,9 @@
 """Start-up in one place: connect (embedded server or DATABASE_URL), migrate, check the dimension, and hold the
-long-lived clients (embeddings, pool, Chroma, the strategy switch) that the API, the graph, the tools, the
-retriever and the scripts share."""
+long-lived clients (embeddings, pools, Chroma, the strategy switch) that the API, the graph, the tools, the
+retriever and the scripts share.
+
+With DATABASE_READ_URL set, searches and reads by id go to that server (a streaming replica, say) through their
+own pool; migrations, writes, sessions and the checkpointer use the primary pool."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from shopagent.db.connection import (
     Connection,
     DatabaseUnavailableError,
     Pool,
+    configure_search,
     connect,
     conninfo,
     make_pool,
+    redact,
 )
 from shopagent.domain import SearchRequest
 from shopagent.embeddings import check_dimension, embedding_dimension, embedding_model_name, make_embeddings
@@ -59,6 +64,8 @@ class Services:
     # Shared by every pool on `dsn` (the catalog's here, the API's checkpointer and sessions pools); None when the
     # database was down at start-up.
     availability: Availability | None = None
+    # The pool searches use when DATABASE_READ_URL is set (None: they use `pool`).
+    read_pool: Pool | None = None
     _vocabulary: Vocabulary | None = field(default=None, init=False, repr=False)
     _translator: TermTranslator | None = field(default=None, init=False, repr=False)
 
@@ -115,9 +122,22 @@ class Services:
         return embedding_model_name(self.embeddings)
 
     def close(self) -> None:
-        """Close the pool (idempotent)."""
-        if self.pool is not None:
-            self.pool.close()
+        """Close the pools (idempotent)."""
+        for pool in (self.read_pool, self.pool):
+            if pool is not None:
+                pool.close()
+
+
+def make_read_pool(settings: Settings) -> Pool | None:
+    """The search pool on DATABASE_READ_URL, or None when it is unset. Raises PoolTimeout when it is unreachable."""
+    if settings.database_read_url is None:
+        return None
+    return make_pool(
+        settings,
+        settings.database_read_url.get_secret_value(),
+        name="catalog_read",
+        configure=lambda conn: configure_search(conn, settings),
+    )
 
 
 def build_services(
@@ -144,6 +164,13 @@ def build_services(
         availability = None
         errors.append(str(exc))
         log.error("database unavailable, continuing with Chroma only: %s", exc)
+    read_pool: Pool | None = None
+    try:
+        read_pool = make_read_pool(settings)
+    except PoolTimeout as exc:
+        dsn_shown = redact(settings.database_read_url.get_secret_value()) if settings.database_read_url else ""
+        errors.append(f"read replica unavailable ({dsn_shown}): searches use the primary")
+        log.error("read replica %s unavailable, searching the primary: %s", dsn_shown, exc)
     chroma = None
     if with_chroma:
         try:
@@ -156,5 +183,5 @@ def build_services(
     else:
         multilingual = None
     reranker = CrossEncoderReranker() if settings.rerank_top_n and settings.rerank_languages else None
-    search = ProductSearch(settings, embeddings, pool, chroma, multilingual, reranker)
-    return Services(settings, embeddings, pool, chroma, search, dsn, multilingual, errors, availability)
+    search = ProductSearch(settings, embeddings, read_pool or pool, chroma, multilingual, reranker)
+    return Services(settings, embeddings, pool, chroma, search, dsn, multilingual, errors, availability, read_pool)

@@ -129,6 +129,20 @@ def make_settings(dsn: str, chroma_dir: Path, **overrides: Any) -> Settings:
     )
 
 
+@pytest.fixture
+def fresh(
+    make_database: Callable[[], str], tmp_path: Path, embeddings: LocalMiniLMEmbeddings
+) -> Iterator[tuple[Settings, psycopg.Connection]]:
+    """Settings and a migrated autocommit connection for a brand-new database."""
+    from shopagent.services import prepare_database
+
+    dsn = make_database()
+    settings = make_settings(dsn, tmp_path / "chroma")
+    conn = prepare_database(settings, embeddings, dsn)
+    yield settings, conn
+    conn.close()
+
+
 @pytest.fixture(scope="session")
 def loaded_settings(
     make_database: Callable[[], str],

@@ -133,8 +133,9 @@ def test_broken_vectors_through_the_api_and_similar_products(
         assert r.status_code == 200 and r.json()["products"], r.text
         assert all(p["similarity"] is not None for p in r.json()["products"])
     with services.pool.connection() as conn:
-        assert catalog.neighbours_with_vectors(conn, broken_vectors["zero"], 10) == []
-        near = catalog.neighbours_with_vectors(conn, broken_vectors["tiny"], 10)
+        stored = catalog.get_embeddings(conn, [broken_vectors["zero"], broken_vectors["tiny"]])
+        assert catalog.neighbours_with_vectors(conn, broken_vectors["zero"], stored[broken_vectors["zero"]], 10) == []
+        near = catalog.neighbours_with_vectors(conn, broken_vectors["tiny"], stored[broken_vectors["tiny"]], 10)
     assert all(math.isfinite(p["similarity"]) for p, _ in near)
 
 

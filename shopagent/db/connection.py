@@ -190,15 +190,21 @@ def redact(dsn: str) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(params.items()) if v)
 
 
-def configure_search(conn: Connection, ef_search: int) -> None:
-    """Per-connection setup: vector type adapters and HNSW iterative scans for filtered queries."""
+def configure_search(conn: Connection, settings: Settings) -> None:
+    """Per-connection setup: vector type adapters and the HNSW query knobs (ef_search, iterative scans and their
+    bound, see Settings)."""
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:
         pass  # before the first migration the vector type doesn't exist yet; migrate() registers it
-    conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-    # Filtered HNSW scans otherwise stop after ef_search candidates and return fewer than k rows.
-    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    # Filtered HNSW scans stop after ef_search candidates and return fewer than k rows unless iterative scans
+    # go on looking (up to max_scan_tuples visited tuples).
+    for name, value in (
+        ("hnsw.ef_search", settings.hnsw_ef_search),
+        ("hnsw.iterative_scan", settings.hnsw_iterative_scan),
+        ("hnsw.max_scan_tuples", settings.hnsw_max_scan_tuples),
+    ):
+        conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(*name.split(".")), sql.Literal(value)))
 
 
 def connect(settings: Settings, dsn: str | None = None) -> Connection:
@@ -208,7 +214,7 @@ def connect(settings: Settings, dsn: str | None = None) -> Connection:
         conn = psycopg.connect(dsn, row_factory=dict_row, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"cannot connect to {redact(dsn)}: {exc}") from exc
-    configure_search(conn, settings.hnsw_ef_search)
+    configure_search(conn, settings)
     return conn
 
 
@@ -231,7 +237,7 @@ def make_pool(
     if configure is None and name == "catalog":
 
         def configure(conn: Connection) -> None:
-            configure_search(conn, settings.hnsw_ef_search)
+            configure_search(conn, settings)
 
     pool = Pool(
         dsn,

@@ -136,10 +136,17 @@ class PgVectorBackend(PostgresBackend):
 
     name = "pgvector"
 
+    def __init__(self, pool: Pool | None, *, halfvec: bool = False):
+        """`halfvec`: the HNSW index is built on half-precision vectors (HNSW_HALFVEC), so queries order by them."""
+        super().__init__(pool)
+        self.halfvec = halfvec
+
     def _run(self, query: Query) -> list[ProductView]:
         """Vector search in PostgreSQL."""
         with self.connection() as conn:
-            return catalog.vector_search(conn, query.vector, query.k, query.filters, query.threshold)
+            return catalog.vector_search(
+                conn, query.vector, query.k, query.filters, query.threshold, halfvec=self.halfvec
+            )
 
     def rows(self, ids: list[str]) -> list[ProductView]:
         """Products by id with their detail fields (unknown ids skipped)."""
@@ -155,7 +162,13 @@ class PgVectorBackend(PostgresBackend):
             if not source:
                 return None, None, []
             vector = catalog.get_embeddings(conn, [product_id]).get(product_id)
-            return source[0], vector, catalog.neighbours_with_vectors(conn, product_id, k, filters)
+            if vector is None:
+                return source[0], None, []
+            return (
+                source[0],
+                vector,
+                catalog.neighbours_with_vectors(conn, product_id, vector, k, filters, halfvec=self.halfvec),
+            )
 
     def rerank_texts(self, ids: list[str]) -> dict[str, str]:
         """id -> "name. brand. first bullet" (what the reranker reads); empty when the database cannot answer."""
@@ -197,10 +210,15 @@ class FullTextBackend(PostgresBackend):
     name = "fulltext"
     rank_key = "score"
 
+    def __init__(self, pool: Pool | None, *, candidates: int | None = catalog.FULLTEXT_CANDIDATES):
+        """`candidates`: rows ranked per widening step (FULLTEXT_CANDIDATES; None: all, for exact references)."""
+        super().__init__(pool)
+        self.candidates = candidates
+
     def _run(self, query: Query) -> list[ProductView]:
         """Full-text search in PostgreSQL."""
         with self.connection() as conn:
-            return catalog.fulltext_search(conn, query.text, query.k, query.filters)
+            return catalog.fulltext_search(conn, query.text, query.k, query.filters, self.candidates)
 
 
 class ChromaBackend(RetrievalBackend):
