@@ -1,10 +1,10 @@
-"""Catalog writes: batched upserts that skip unchanged rows, vectors for existing products, and the
-clean-up after bulk loads."""
+"""Catalog writes: batched upserts that skip unchanged rows (and queue what changed for Chroma in the same
+transaction), vectors for existing products, and the clean-up after bulk loads."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,16 +36,28 @@ class ProductRow:
     embedding: Sequence[float] | None = None
     embedding_model: str | None = None
     embedding_version: str | None = None
+    active: bool = True  # False: a deletion (deactivates the product)
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert changed: counts (`metadata_only`: updated rows that kept their vector), and the ids
+    written with whether their vector changed."""
+
+    inserted: int = 0
+    updated: int = 0
+    metadata_only: int = 0
+    changed: dict[str, bool] = field(default_factory=dict)
 
 
 _UPSERT = """
 INSERT INTO products (id, name, description, bullet_points, brand, color, category, price, rating,
     rating_count, in_stock, is_book, image_url, attributes, embedded_text, content_hash,
-    embedding, embedding_model, embedding_version)
+    embedding, embedding_model, embedding_version, active, deactivated_at)
 VALUES (%(id)s, %(name)s, %(description)s, %(bullet_points)s, %(brand)s, %(color)s, %(category)s,
     %(price)s, %(rating)s, %(rating_count)s, %(in_stock)s, %(is_book)s, %(image_url)s,
     %(attributes)s, %(embedded_text)s, %(content_hash)s, %(embedding)s, %(embedding_model)s,
-    %(embedding_version)s)
+    %(embedding_version)s, %(active)s, CASE WHEN %(active)s THEN NULL ELSE now() END)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name, description = EXCLUDED.description,
     bullet_points = EXCLUDED.bullet_points, brand = EXCLUDED.brand, color = EXCLUDED.color,
@@ -56,9 +68,12 @@ ON CONFLICT (id) DO UPDATE SET
     content_hash = EXCLUDED.content_hash,
     embedding = coalesce(EXCLUDED.embedding, products.embedding),
     embedding_model = coalesce(EXCLUDED.embedding_model, products.embedding_model),
-    embedding_version = coalesce(EXCLUDED.embedding_version, products.embedding_version)
+    embedding_version = coalesce(EXCLUDED.embedding_version, products.embedding_version),
+    active = EXCLUDED.active,
+    deactivated_at = CASE WHEN EXCLUDED.active THEN NULL ELSE coalesce(products.deactivated_at, now()) END
 -- Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
 WHERE EXCLUDED.embedding IS NOT NULL
+   OR products.active IS DISTINCT FROM EXCLUDED.active
    OR (products.name, products.description, products.bullet_points, products.brand, products.color,
        products.category, products.price, products.rating, products.rating_count, products.in_stock,
        products.is_book, products.image_url, products.attributes, products.embedded_text,
@@ -68,29 +83,46 @@ WHERE EXCLUDED.embedding IS NOT NULL
        EXCLUDED.category, EXCLUDED.price, EXCLUDED.rating, EXCLUDED.rating_count, EXCLUDED.in_stock,
        EXCLUDED.is_book, EXCLUDED.image_url, EXCLUDED.attributes, EXCLUDED.embedded_text,
        EXCLUDED.content_hash)
-RETURNING (xmax = 0) AS inserted
+RETURNING id, (xmax = 0) AS inserted
+"""
+
+# A newer change to a queued id takes a new `seq`, so a mirror that read the older entry does not remove it.
+_ENQUEUE = """
+INSERT INTO chroma_outbox (id, vector) SELECT * FROM unnest(%s::text[], %s::boolean[])
+ON CONFLICT (id) DO UPDATE SET vector = chroma_outbox.vector OR EXCLUDED.vector,
+    seq = nextval('chroma_outbox_seq'), queued_at = now()
 """
 
 
-def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> tuple[int, int]:
-    """Insert or update a batch in one transaction; return (inserted, updated). Unchanged rows count
-    as neither."""
+def enqueue_for_chroma(conn: Connection, changed: dict[str, bool]) -> None:
+    """Queue ids (-> whether their vector changed) for the Chroma mirror; call inside the writing transaction."""
+    if changed:
+        conn.execute(_ENQUEUE, (list(changed), list(changed.values())))
+
+
+def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> UpsertResult:
+    """Insert or update a batch (unique ids) in one transaction, queueing what changed for Chroma. Unchanged
+    rows count as neither inserted nor updated. Raises psycopg errors (nothing is written then)."""
     params = []
     for r in rows:
         p = dict(r.__dict__)
         p["attributes"] = Jsonb(r.attributes)
         p["embedding"] = np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None
         params.append(p)
-    inserted = updated = 0
+    with_vector = {r.id for r in rows if r.embedding is not None}
+    result = UpsertResult()
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_UPSERT, params, returning=True)
         while True:
             if (row := cur.fetchone()) is not None:
-                inserted += row["inserted"]
-                updated += not row["inserted"]
+                result.inserted += row["inserted"]
+                result.updated += not row["inserted"]
+                result.metadata_only += not row["inserted"] and row["id"] not in with_vector
+                result.changed[row["id"]] = row["id"] in with_vector
             if not cur.nextset():
                 break
-    return inserted, updated
+        enqueue_for_chroma(conn, result.changed)
+    return result
 
 
 def write_embeddings(conn: Connection, items: Sequence[tuple[str, Sequence[float]]], model: str, version: str) -> int:
