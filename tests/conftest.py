@@ -21,8 +21,10 @@ from shopagent.domain import SearchOptions, SearchResult
 from shopagent.embeddings import embedding_model_name
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.mirror import ChromaMirror
 from shopagent.ingest.pipeline import ingest
-from shopagent.services import Services, build_services
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.services import Services, build_services, prepare_database
 from shopagent.settings import PROJECT_ROOT, Settings
 from shopagent.understanding import parse_search
 
@@ -115,6 +117,11 @@ def make_settings(dsn: str, chroma_dir: Path, **overrides: Any) -> Settings:
     )
 
 
+def chroma_mirror(settings: Settings, embeddings: LocalMiniLMEmbeddings) -> ChromaMirror:
+    """The mirror that keeps the settings' Chroma collection in step with PostgreSQL."""
+    return ChromaMirror(ChromaStore.from_settings(settings, embeddings), embeddings.dimension)
+
+
 @pytest.fixture(scope="session")
 def loaded_settings(
     make_database: Callable[[], str],
@@ -124,10 +131,6 @@ def loaded_settings(
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
     settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
-    from shopagent.retrieval.chroma import ChromaStore
-    from shopagent.services import prepare_database
-
-    chroma = ChromaStore.from_settings(settings, embeddings)
     with prepare_database(settings, embeddings) as conn:
         summary = ingest(
             conn,
@@ -135,7 +138,7 @@ def loaded_settings(
             embedding_model_name(embeddings),
             catalog_slice,
             batch_size=128,
-            on_batch=chroma.upsert_rows,
+            mirror=chroma_mirror(settings, embeddings),
         )
     assert summary.errors == 0 and summary.embedded == len(catalog_slice)
     return settings

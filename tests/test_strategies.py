@@ -9,7 +9,7 @@ from typing import Any
 
 import pgserver
 import pytest
-from conftest import make_settings, run_search
+from conftest import chroma_mirror, make_settings, run_search
 
 from shopagent.db import catalog
 from shopagent.db.connection import start_embedded_server
@@ -18,7 +18,6 @@ from shopagent.embeddings import embedding_model_name
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.ingest.pipeline import ingest
 from shopagent.matching import name_is_excluded
-from shopagent.retrieval.chroma import ChromaStore
 from shopagent.retrieval.fusion import reciprocal_rank_fusion
 from shopagent.retrieval.strategies import HYBRID_CANDIDATES, HYBRID_WEIGHTS, RRF_K, ProductSearch
 from shopagent.services import Services, build_services, prepare_database
@@ -159,11 +158,12 @@ def doomed(
     assert PROJECT_ROOT / ".data" not in data_dir.resolve().parents  # never the dev or shared test server
     dsn = start_embedded_server(data_dir)
     settings = make_settings(dsn, tmp_path_factory.mktemp("doomed-chroma"))
-    chroma = ChromaStore.from_settings(settings, embeddings)
     slippers = [p for p in catalog_slice if "slipper" in p["name"].lower()][:25]
     products = slippers + [p for p in catalog_slice if p not in slippers][:15]
     with prepare_database(settings, embeddings, dsn) as conn:
-        summary = ingest(conn, embeddings, embedding_model_name(embeddings), products, on_batch=chroma.upsert_rows)
+        summary = ingest(
+            conn, embeddings, embedding_model_name(embeddings), products, mirror=chroma_mirror(settings, embeddings)
+        )
     assert summary.embedded == 40
     services = build_services(settings, embeddings)
     yield services, data_dir
