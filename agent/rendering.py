@@ -59,12 +59,23 @@ def _naming(state: State, lang: str, product: ProductView) -> dict[str, Any]:
     }
 
 
+def _unavailable(state: State, lang: str, product: ProductView) -> str:
+    """A referenced product that was discontinued (or removed since it was shown)."""
+    return prompts.t(lang, "unavailable", n=_number(state, product["product_id"]), name=product["name"])
+
+
 def _render_details(result: TurnResult, state: State, lang: str) -> str:
-    """Details of each product: headline, rating/colour/category, highlights."""
-    if not result.get("products"):
+    """Details of each product: headline, rating/colour/category, highlights; a discontinued one (inactive, or
+    gone from the catalog since it was shown) is said to be no longer available."""
+    missing = set(result.get("missing") or [])
+    gone = [p for p in state.get("shown") or [] if p["product_id"] in missing]
+    if not result.get("products") and not gone:
         return result.get("message", "")
     blocks = []
     for p in result.get("products") or []:
+        if p.get("active") is False:
+            blocks.append(_unavailable(state, lang, p))
+            continue
         lines = [prompts.t(lang, "details", **_naming(state, lang, p))]
         lines.append(
             prompts.t(
@@ -80,6 +91,7 @@ def _render_details(result: TurnResult, state: State, lang: str) -> str:
         if not p.get("highlights") and p.get("description"):
             lines.append(p.get("description") or "")
         blocks.append("\n".join(lines))
+    blocks += [_unavailable(state, lang, p) for p in gone]
     return "\n\n".join(blocks)
 
 
@@ -91,14 +103,8 @@ def _render_compare(result: TurnResult, state: State, lang: str) -> str:
     names = {p["product_id"]: p["name"] for p in products}
     lines = [prompts.t(lang, "compare")]
     for p in products:
-        lines.append(
-            prompts.t(
-                lang,
-                "compare_row",
-                **_naming(state, lang, p),
-                rating=p.get("rating") or "–",
-            )
-        )
+        row = prompts.t(lang, "compare_row", **_naming(state, lang, p), rating=p.get("rating") or "–")
+        lines.append(row + (f" ({prompts.t(lang, 'unavailable_short')})" if p.get("active") is False else ""))
     if cheapest := result.get("cheapest"):
         lines.append(prompts.t(lang, "cheapest", name=names[cheapest]))
     if best := result.get("best_rated"):
@@ -113,6 +119,7 @@ def _render_similar(result: TurnResult, state: State, lang: str) -> str:
         if result.get("status") == "not_found":
             return result.get("message", "")
         return prompts.t(lang, "no_similar", name=source)
-    lines = [prompts.t(lang, "similar", name=source)]
+    gone = bool(result.get("source")) and result["source"].get("active") is False
+    lines = [prompts.t(lang, "similar_unavailable" if gone else "similar", name=source)]
     lines += [prompts.product_line(lang, i, p) for i, p in enumerate(state.get("shown") or [], 1)]
     return "\n".join(lines)
