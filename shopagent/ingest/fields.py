@@ -214,9 +214,10 @@ def price_rules(locale: str | None, currency: str | None, max_price: float) -> P
     from babel.numbers import get_currency_symbol, get_decimal_symbol, is_currency
 
     separator = None
+    locale = locale.replace("-", "_") if locale else None
     if locale:
         try:
-            separator = get_decimal_symbol(Locale.parse(locale.replace("-", "_")))
+            separator = get_decimal_symbol(Locale.parse(locale))
         except (UnknownLocaleError, ValueError) as exc:
             raise ValueError(f"unknown price locale {locale!r} (use a locale name such as en_US or de_DE)") from exc
     symbols: set[str] = set()
