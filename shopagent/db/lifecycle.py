@@ -95,6 +95,19 @@ def purge_inactive(conn: Connection, days: float) -> list[str]:
     return ids
 
 
+def clear_vectors(conn: Connection, ids: Sequence[str]) -> list[str]:
+    """Drop unusable vectors (and the hash, so the next sync embeds the text again), queued for Chroma; the ids."""
+    with conn.transaction():
+        done = [
+            r["id"]
+            for r in conn.execute(
+                "UPDATE products SET embedding = NULL, content_hash = '' WHERE id = ANY(%s) RETURNING id", (list(ids),)
+            ).fetchall()
+        ]
+        enqueue_for_chroma(conn, dict.fromkeys(done, False))
+    return done
+
+
 # ---------------------------------------------------------------- the Chroma outbox
 
 

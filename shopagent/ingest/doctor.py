@@ -3,8 +3,9 @@
 Checked for every product: present on both sides (PostgreSQL products with a vector <-> Chroma ids), the model
 that made the vector, the vector itself, the embedded text, and every metadata field search filters on or shows
 (`shopagent.retrieval.chroma.metadata`). Repairs go through the mirror: missing ids and differing vectors or
-texts are upserted from PostgreSQL, differing metadata is updated in place, ids PostgreSQL lacks are removed.
-Nothing is embedded again.
+texts are upserted from PostgreSQL, differing metadata is updated in place, ids PostgreSQL lacks are removed. An
+unusable vector in PostgreSQL (zeros, wrong size) is dropped there, so the next sync embeds the text again, and
+removed from Chroma. Nothing is embedded here.
 """
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ def examine(conn: Connection, mirror: ChromaMirror, batch_size: int = 500) -> Do
     report = DoctorReport()
     pg_ids, chroma_ids = set(lifecycle.embedded_ids(conn)), set(mirror.store.iter_ids())
     report.postgres, report.chroma = len(pg_ids), len(chroma_ids)
-    report.drift["missing_in_chroma"] = sorted(pg_ids - chroma_ids)
+    for ids in batches(sorted(pg_ids - chroma_ids), batch_size):
+        for pid, row in lifecycle.mirror_rows(conn, ids).items():
+            kind = "invalid_vector" if vector_problem(row["embedding"], mirror.dimension) else "missing_in_chroma"
+            report.drift[kind].append(pid)
     report.drift["extra_in_chroma"] = sorted(chroma_ids - pg_ids)
     for ids in batches(sorted(pg_ids & chroma_ids), batch_size):
         rows, items = lifecycle.mirror_rows(conn, ids), mirror.store.get(ids)
@@ -115,7 +119,10 @@ def doctor(conn: Connection, mirror: ChromaMirror, *, repair: bool = True) -> Do
         return report
     repaired = MirrorCounts()
     drift = report.drift
-    rewrite = drift["missing_in_chroma"] + drift["model"] + drift["vector"] + drift["text"] + drift["invalid_vector"]
+    if drift["invalid_vector"]:
+        repaired.invalid = lifecycle.clear_vectors(conn, drift["invalid_vector"])
+        repaired.add(mirror.push(conn, repaired.invalid))  # now without a vector: removed from Chroma
+    rewrite = drift["missing_in_chroma"] + drift["model"] + drift["vector"] + drift["text"]
     for ids in batches(rewrite, mirror.batch_size):
         repaired.add(mirror.apply(conn, ids, set(ids)))
     for ids in batches(drift["metadata"] + drift["extra_in_chroma"], mirror.batch_size):
