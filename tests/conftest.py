@@ -25,7 +25,7 @@ from shopagent.ingest.mirror import ChromaMirror
 from shopagent.ingest.pipeline import ingest
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.services import Services, build_services, prepare_database
-from shopagent.settings import PROJECT_ROOT, Settings
+from shopagent.settings import PROJECT_ROOT, Settings, get_settings
 from shopagent.understanding import parse_search
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -150,6 +150,29 @@ def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> It
     svc = build_services(loaded_settings, embeddings)
     yield svc
     svc.close()
+
+
+CLI_COLLECTION = "cli_test"
+
+
+@pytest.fixture
+def cli_env(
+    make_database: Callable[[], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    embeddings: LocalMiniLMEmbeddings,
+) -> Iterator[str]:
+    """A fresh database and Chroma directory (collection CLI_COLLECTION) as the settings of CLI commands run in
+    this process, syncing with the session's model; returns the DSN."""
+    dsn = make_database()
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
+    monkeypatch.setenv("CHROMA_COLLECTION", CLI_COLLECTION)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
+    get_settings.cache_clear()
+    yield dsn
+    get_settings.cache_clear()
 
 
 def run_search(services: Services, query: str, options: SearchOptions | None = None) -> SearchResult:

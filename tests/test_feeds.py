@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import chroma_mirror, make_settings, read_products, run_cli
+from conftest import CLI_COLLECTION, chroma_mirror, make_settings, read_products, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.embeddings import Embeddings
@@ -26,7 +26,7 @@ from shopagent.ingest.mapping import load_mapping
 from shopagent.ingest.pipeline import ingest
 from shopagent.ingest.reader import FIELDS, RowRejected, normalise, read_catalog
 from shopagent.services import prepare_database
-from shopagent.settings import get_settings
+from shopagent.settings import PROJECT_ROOT, get_settings
 
 RULES = PriceRules()
 _BAD_CHARS = "\x00\x01\x08\x0b\x1b\x7f\x85\x9f"
@@ -278,30 +278,16 @@ def test_column_mapping(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- whole feeds, both stores
 
 
-@pytest.fixture
-def feed_env(make_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embeddings: LocalMiniLMEmbeddings):
-    """A fresh database and Chroma directory as the CLI's settings, with the session's model; returns the DSN."""
-    dsn = make_database()
-    monkeypatch.setenv("DATABASE_URL", dsn)
-    monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
-    monkeypatch.setenv("CHROMA_COLLECTION", "feeds")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
-    get_settings.cache_clear()
-    yield dsn
-    get_settings.cache_clear()
-
-
 def _stores(dsn: str, tmp_path: Path, embeddings: Embeddings) -> tuple[dict[str, dict[str, Any]], set[str]]:
     """(PostgreSQL rows by id, Chroma ids) after a run."""
     settings = make_settings(dsn, tmp_path / "chroma")
     with prepare_database(settings, embeddings, dsn) as conn:
         rows = {r["id"]: r for r in catalog.get_products(conn, catalog.all_product_ids(conn))}
-    store = chroma_mirror(settings.model_copy(update={"chroma_collection": "feeds"}), embeddings).store
+    store = chroma_mirror(settings.model_copy(update={"chroma_collection": CLI_COLLECTION}), embeddings).store
     return rows, set(store.iter_ids())
 
 
-def test_dirty_jsonl_feed_end_to_end(feed_env, tmp_path: Path, embeddings, products) -> None:
+def test_dirty_jsonl_feed_end_to_end(cli_env, tmp_path: Path, embeddings, products) -> None:
     """One batch of 16 real products with every dirty class mixed in, plus malformed lines: nothing is fatal,
     no clean neighbour is lost, every rejected or repaired row is in the summary and the rejects file by id, the
     exit status says rows were rejected, and both stores end with the same products."""
@@ -346,7 +332,7 @@ def test_dirty_jsonl_feed_end_to_end(feed_env, tmp_path: Path, embeddings, produ
     assert [w["where"] for w in written if w["action"] == "rejected"] == ["line 11", "line 12", "line 13"]
     assert json.loads(summary_path.read_text())["status"] == "rows_failed"
 
-    rows, chroma_ids = _stores(feed_env, tmp_path, embeddings)
+    rows, chroma_ids = _stores(cli_env, tmp_path, embeddings)
     assert set(rows) == chroma_ids == {p["product_id"] for p in good}
     by = [rows[p["product_id"]] for p in good]
     assert "\x00" not in by[0]["name"] and by[0]["name"].endswith(" with NUL")
@@ -357,7 +343,7 @@ def test_dirty_jsonl_feed_end_to_end(feed_env, tmp_path: Path, embeddings, produ
     assert (by[8]["name"], by[8]["brand"], by[9]["bullet_points"]) == ("Two parts", "42", ["not", "a", "list"])
 
 
-def test_dirty_csv_feed_with_locale_and_currency(feed_env, tmp_path: Path, embeddings) -> None:
+def test_dirty_csv_feed_with_locale_and_currency(cli_env, tmp_path: Path, embeddings) -> None:
     """A German CSV export: decimal commas, thousands dots, euro signs, a dollar price (nulled), a BOM, a short
     row (rejected); read with --price-locale de_DE --currency EUR."""
     path = tmp_path / "export.csv"
@@ -378,7 +364,7 @@ def test_dirty_csv_feed_with_locale_and_currency(feed_env, tmp_path: Path, embed
     summary = json.loads(out)
     assert code == 1 and summary["rejected"] == 1 and summary["issues"]["price_currency_mismatch"] == 1
     assert summary["issues"]["bool_unparseable"] == 1  # "ja": not a spelling we know, so the default (in stock)
-    rows, _ = _stores(feed_env, tmp_path, embeddings)
+    rows, _ = _stores(cli_env, tmp_path, embeddings)
     assert {k: (float(v["price"]) if v["price"] is not None else None) for k, v in rows.items()} == {
         "d1": 1299.0,
         "d2": 12.99,
@@ -387,7 +373,7 @@ def test_dirty_csv_feed_with_locale_and_currency(feed_env, tmp_path: Path, embed
     assert run_cli("ingest", "--catalog", str(path), "--price-locale", "xx_QQ", "--quiet")[0] == 2
 
 
-def test_a_batch_postgres_refuses_is_written_row_by_row(feed_env, tmp_path: Path, embeddings, products, monkeypatch):
+def test_a_batch_postgres_refuses_is_written_row_by_row(cli_env, tmp_path: Path, embeddings, products, monkeypatch):
     """With FEED_MAX_PRICE raised past the column's range, one price overflows numeric(12,2): PostgreSQL refuses
     the whole batch, which is then written row by row; only that row is rejected (by id, with the database's
     reason), its 15 neighbours are stored, and Chroma holds exactly what PostgreSQL committed."""
@@ -403,7 +389,7 @@ def test_a_batch_postgres_refuses_is_written_row_by_row(feed_env, tmp_path: Path
     sample = summary["row_samples"][0]
     assert sample["id"] == records[7]["product_id"] and sample["issues"][0]["reason"] == "database_rejected"
     assert "numeric field overflow" in sample["issues"][0]["detail"]
-    rows, chroma_ids = _stores(feed_env, tmp_path, embeddings)
+    rows, chroma_ids = _stores(cli_env, tmp_path, embeddings)
     assert set(rows) == chroma_ids == {p["product_id"] for i, p in enumerate(records) if i != 7}
 
 
@@ -444,3 +430,25 @@ def test_unusable_vectors_from_the_model_are_refused_by_id(make_database, tmp_pa
         assert catalog.coverage(conn)["missing"] == 2
         assert set(catalog.get_embeddings(conn, [r["product_id"] for r in records])) == set(mirror.store.iter_ids())
         assert len(mirror.store.iter_ids()) == 4
+
+
+def test_dirty_feed_script_output_reads_without_a_crash(tmp_path: Path, products, monkeypatch) -> None:
+    """scripts/make_dirty_feed.py's faults, read and normalised: only the three lines without a usable object or
+    id are rejected; every other record becomes a row."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "scripts"))
+    import make_dirty_feed
+
+    lines, injected = make_dirty_feed.dirty(products[:300], 0.5, 3)
+    path = tmp_path / "dirty.jsonl"
+    path.write_bytes(b"".join(lines))
+    rejected, rows = 0, 0
+    for rec in read_catalog(path):
+        if rec.data is None:
+            rejected += 1
+            continue
+        try:
+            normalise(rec.data, "m")
+            rows += 1
+        except RowRejected:
+            rejected += 1
+    assert (rejected, rows) == (3, 302) and sum(injected.values()) == 150 + 5

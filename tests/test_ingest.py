@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from conftest import chroma_mirror, make_settings, read_products, run_cli
+from conftest import CLI_COLLECTION, chroma_mirror, make_settings, read_products, run_cli
 from langchain_core.embeddings import Embeddings
 
 from shopagent.db import catalog, lifecycle
@@ -263,19 +263,6 @@ def test_embedding_failure_is_counted_and_never_a_zero_vector(fresh, embeddings,
     assert catalog.coverage(conn)["coverage_pct"] == 100
 
 
-@pytest.fixture
-def cli_env(make_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Environment for running scripts/ingest.py in-process against a fresh database; returns the DSN."""
-    dsn = make_database()
-    monkeypatch.setenv("DATABASE_URL", dsn)
-    monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
-    monkeypatch.setenv("CHROMA_COLLECTION", "cli_test")
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    get_settings.cache_clear()
-    yield dsn
-    get_settings.cache_clear()
-
-
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     """Write records as JSONL."""
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
@@ -430,7 +417,6 @@ def test_killed_full_sync_resumes_without_duplicates_or_deactivations(
     active, full coverage in both stores, and only what the first run did not finish embedded.
     (The preload and the re-run are in-process with the session's model, to save model loads.)"""
     dsn = cli_env
-    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
     extras = products[2000:2010]
     stores = ["--stores", "pgvector,chroma", "--json", "--quiet"]
     preload = _write_jsonl(tmp_path / "preload.jsonl", products[1000:1040] + extras)
@@ -474,7 +460,7 @@ def test_killed_full_sync_resumes_without_duplicates_or_deactivations(
         assert sorted(r[0] for r in conn.execute("SELECT id FROM products WHERE active")) == expected
         # The HNSW index survives (a killed initial load drops it; every run ends by ensuring it).
         assert conn.execute("SELECT to_regclass('products_embedding_hnsw') IS NOT NULL").fetchone()[0]
-    chroma = ChromaStore(tmp_path / "chroma", "cli_test")
+    chroma = ChromaStore(tmp_path / "chroma", CLI_COLLECTION)
     every = sorted(expected + [p["product_id"] for p in extras])
     assert sorted(chroma.iter_ids()) == every
     items = chroma.get(every, include_embeddings=False)

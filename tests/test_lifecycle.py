@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
-from conftest import chroma_mirror, make_settings, run_cli
+from conftest import CLI_COLLECTION, chroma_mirror, make_settings, run_cli
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -25,7 +24,7 @@ from shopagent.domain import SearchFilters, SearchOptions, SearchRequest
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.retrieval.vectorstore import close_pg_vectorstore, make_pg_vectorstore
 from shopagent.services import build_services
-from shopagent.settings import Settings, get_settings
+from shopagent.settings import Settings
 
 MUGS = [
     {"product_id": "S1", "name": "Blue ceramic mug", "brand": "Potter", "color": "Blue", "price": 10},
@@ -40,7 +39,7 @@ class Shop:
     def __init__(self, dsn: str, tmp: Path, embeddings: Any):
         """Remember where things are."""
         self.dsn, self.tmp, self.embeddings = dsn, tmp, embeddings
-        self.settings = make_settings(dsn, tmp / "chroma").model_copy(update={"chroma_collection": "shop"})
+        self.settings = make_settings(dsn, tmp / "chroma").model_copy(update={"chroma_collection": CLI_COLLECTION})
 
     def feed(self, records: list[dict[str, Any]], name: str = "feed.jsonl") -> Path:
         """Write a JSONL feed."""
@@ -70,17 +69,9 @@ class Shop:
 
 
 @pytest.fixture
-def shop(make_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embeddings) -> Iterator[Shop]:
+def shop(cli_env: str, tmp_path: Path, embeddings) -> Shop:
     """A fresh shop wired into the CLI's settings."""
-    dsn = make_database()
-    monkeypatch.setenv("DATABASE_URL", dsn)
-    monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
-    monkeypatch.setenv("CHROMA_COLLECTION", "shop")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
-    get_settings.cache_clear()
-    yield Shop(dsn, tmp_path, embeddings)
-    get_settings.cache_clear()
+    return Shop(cli_env, tmp_path, embeddings)
 
 
 def _searches(settings: Settings, embeddings: Any, text: str, filters: SearchFilters) -> dict[str, list[str]]:
@@ -173,6 +164,10 @@ def test_incremental_deletions_reactivation_and_purge(shop: Shop) -> None:
     }
     code, back = shop.sync([MUGS[0]])
     assert code == 0 and back["updated"] == 1 and back["embedded"] == 0
+    shop.sql("UPDATE products SET price = 1 WHERE id = 'S3'")  # by hand: the next sync puts the feed's back
+    code, same = shop.sync(MUGS[2:])
+    assert code == 0 and same["updated"] == 1 and shop.chroma.get(["S3"])["S3"]["metadata"]["price"] == 14.0
+    assert shop.sync(MUGS[2:])[1]["skipped"] == 1
     assert shop.sql("SELECT active, deactivated_at FROM products WHERE id = 'S1'") == [(True, None)]
     shop.sql("UPDATE products SET deactivated_at = now() - interval '40 days' WHERE id = 'S2'")
     code, purged = shop.sync([], "--purge-after", "30")

@@ -5,7 +5,7 @@ product shape (`ProductView`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from psycopg import sql
@@ -176,14 +176,23 @@ def get_embeddings(conn: Connection, ids: Sequence[str]) -> dict[str, np.ndarray
     return {r["id"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
 
 
-def stored_hashes(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
-    """id -> (content hash, has a fresh embedding) for the ids that exist."""
+class SyncState(NamedTuple):
+    """What a sync compares with a feed row: its content hash, whether its vector is fresh, its row hash, active."""
+
+    content_hash: str
+    fresh: bool
+    row_hash: str | None
+    active: bool
+
+
+def sync_states(conn: Connection, ids: Sequence[str]) -> dict[str, SyncState]:
+    """id -> SyncState for the ids that exist."""
     rows = conn.execute(
-        "SELECT id, content_hash, (embedding IS NOT NULL AND NOT embedding_stale) AS fresh"
+        "SELECT id, content_hash, (embedding IS NOT NULL AND NOT embedding_stale) AS fresh, row_hash, active"
         " FROM products WHERE id = ANY(%s)",
         (list(ids),),
     ).fetchall()
-    return {r["id"]: (r["content_hash"], r["fresh"]) for r in rows}
+    return {r["id"]: SyncState(r["content_hash"], r["fresh"], r["row_hash"], r["active"]) for r in rows}
 
 
 def vector_states(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,8 @@ transaction), vectors for existing products, and the clean-up after bulk loads."
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,11 +55,11 @@ class UpsertResult:
 _UPSERT = """
 INSERT INTO products (id, name, description, bullet_points, brand, color, category, price, rating,
     rating_count, in_stock, is_book, image_url, attributes, embedded_text, content_hash,
-    embedding, embedding_model, embedding_version, active, deactivated_at)
+    embedding, embedding_model, embedding_version, active, deactivated_at, row_hash)
 VALUES (%(id)s, %(name)s, %(description)s, %(bullet_points)s, %(brand)s, %(color)s, %(category)s,
     %(price)s, %(rating)s, %(rating_count)s, %(in_stock)s, %(is_book)s, %(image_url)s,
     %(attributes)s, %(embedded_text)s, %(content_hash)s, %(embedding)s, %(embedding_model)s,
-    %(embedding_version)s, %(active)s, CASE WHEN %(active)s THEN NULL ELSE now() END)
+    %(embedding_version)s, %(active)s, CASE WHEN %(active)s THEN NULL ELSE now() END, %(row_hash)s)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name, description = EXCLUDED.description,
     bullet_points = EXCLUDED.bullet_points, brand = EXCLUDED.brand, color = EXCLUDED.color,
@@ -70,19 +72,12 @@ ON CONFLICT (id) DO UPDATE SET
     embedding_model = coalesce(EXCLUDED.embedding_model, products.embedding_model),
     embedding_version = coalesce(EXCLUDED.embedding_version, products.embedding_version),
     active = EXCLUDED.active,
-    deactivated_at = CASE WHEN EXCLUDED.active THEN NULL ELSE coalesce(products.deactivated_at, now()) END
+    deactivated_at = CASE WHEN EXCLUDED.active THEN NULL ELSE coalesce(products.deactivated_at, now()) END,
+    row_hash = EXCLUDED.row_hash
 -- Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
 WHERE EXCLUDED.embedding IS NOT NULL
    OR products.active IS DISTINCT FROM EXCLUDED.active
-   OR (products.name, products.description, products.bullet_points, products.brand, products.color,
-       products.category, products.price, products.rating, products.rating_count, products.in_stock,
-       products.is_book, products.image_url, products.attributes, products.embedded_text,
-       products.content_hash)
-      IS DISTINCT FROM
-      (EXCLUDED.name, EXCLUDED.description, EXCLUDED.bullet_points, EXCLUDED.brand, EXCLUDED.color,
-       EXCLUDED.category, EXCLUDED.price, EXCLUDED.rating, EXCLUDED.rating_count, EXCLUDED.in_stock,
-       EXCLUDED.is_book, EXCLUDED.image_url, EXCLUDED.attributes, EXCLUDED.embedded_text,
-       EXCLUDED.content_hash)
+   OR products.row_hash IS DISTINCT FROM EXCLUDED.row_hash
 RETURNING id, (xmax = 0) AS inserted
 """
 
@@ -100,6 +95,18 @@ def enqueue_for_chroma(conn: Connection, changed: dict[str, bool]) -> None:
         conn.execute(_ENQUEUE, (list(changed), list(changed.values())))
 
 
+_HASHED = (
+    "name", "description", "bullet_points", "brand", "color", "category", "price", "rating", "rating_count",
+    "in_stock", "is_book", "image_url", "attributes", "embedded_text", "content_hash",
+)  # fmt: skip
+
+
+def row_hash(row: ProductRow) -> str:
+    """Hash of every stored field a feed gives (not the vector, not `active`): equal hashes, nothing to write."""
+    values = [getattr(row, name) for name in _HASHED]
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> UpsertResult:
     """Insert or update a batch (unique ids) in one transaction, queueing what changed for Chroma. Unchanged
     rows count as neither inserted nor updated. Raises psycopg errors (nothing is written then)."""
@@ -108,6 +115,7 @@ def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> UpsertResul
         p = dict(r.__dict__)
         p["attributes"] = Jsonb(r.attributes)
         p["embedding"] = np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None
+        p["row_hash"] = row_hash(r)
         params.append(p)
     with_vector = {r.id for r in rows if r.embedding is not None}
     result = UpsertResult()

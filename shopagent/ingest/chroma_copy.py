@@ -218,7 +218,7 @@ def verify(
     chroma_ids = chroma.iter_ids()
     fresh = 0
     for ids in batches(chroma_ids, 1000):
-        fresh += sum(ok for _, ok in catalog.stored_hashes(conn, ids).values())
+        fresh += sum(state.fresh for state in catalog.sync_states(conn, ids).values())
     picked = random.Random(seed).sample(chroma_ids, min(sample, len(chroma_ids)))
     items, states = chroma.get(picked), catalog.vector_states(conn, picked)
     compared = identical = reembedded = 0

@@ -86,6 +86,11 @@ def _batches(items: Iterable[FeedRecord], size: int) -> Iterator[list[FeedRecord
 ReportHook = Callable[[RowReport], None]
 
 
+def _fresh(state: catalog.SyncState | None, row: ProductRow) -> bool:
+    """The stored vector is fresh and was made from this row's text (by this model)."""
+    return state is not None and state.fresh and state.content_hash == row.content_hash
+
+
 @dataclass
 class IngestOptions:
     """How to run an ingest: batch size, re-embedding everything, price rules, Chroma, reporting hooks, and
@@ -114,18 +119,18 @@ def ingest(
     opts = replace(options or IngestOptions(), **overrides)
     summary = IngestSummary(chroma=MirrorCounts() if opts.mirror else None)
     started = time.perf_counter()
-    batch = _Batch(conn, embeddings, model_name, opts, summary)
-    batch.mirror()  # what a killed run committed but did not mirror
+    loader = _Loader(conn, embeddings, model_name, opts, summary)
+    loader.mirror()  # what a killed run committed but did not mirror
     if catalog.product_count(conn) == 0:
         schema.drop_vector_index(conn)  # initial load: index once at the end, not row by row
     try:
         for raw_batch in _batches(as_records(records), opts.batch_size):
-            batch.run(raw_batch)
+            loader.run(raw_batch)
             if opts.progress is not None:
                 opts.progress(len(raw_batch))
     finally:
         schema.ensure_vector_index(conn)  # also rebuilds it after a killed initial load
-    batch.mirror()  # what a failed batch push left queued
+    loader.mirror()  # what a failed batch push left queued
     if summary.inserted or summary.updated:
         writes.analyze(conn)
     summary.seconds = time.perf_counter() - started
@@ -134,8 +139,9 @@ def ingest(
 
 
 @dataclass
-class _Batch:
-    """One batch's journey: normalise, embed what changed, write (row by row if the batch fails), mirror."""
+class _Loader:
+    """The batch loop: per batch, normalise, embed what changed, write (row by row if the batch fails), mirror;
+    across batches, the ids seen and whether Chroma failed."""
 
     conn: Connection
     embeddings: Embeddings
@@ -144,6 +150,7 @@ class _Batch:
     summary: IngestSummary
     dimension: int = 0
     mirror_failed: bool = False
+    seen: set[str] = field(default_factory=set)  # ids read so far (~100 bytes each), to report duplicates
 
     def __post_init__(self) -> None:
         """The model's dimension, to refuse vectors of another size."""
@@ -155,8 +162,11 @@ class _Batch:
         rows, reports, sources = self._normalise(raw_batch)
         live = [r for r in rows.values() if r.active]
         deleted = [pid for pid, r in rows.items() if not r.active]
-        stored = catalog.stored_hashes(self.conn, [r.id for r in live])
-        todo = [r for r in live if self.opts.reembed or stored.get(r.id) != (r.content_hash, True)]
+        stored = catalog.sync_states(self.conn, [r.id for r in live])
+        if not self.opts.reembed:  # rows identical to what is stored (and active) are not even sent
+            live = [r for r in live if stored.get(r.id) != (r.content_hash, True, writes.row_hash(r), True)]
+        todo = [r for r in live if self.opts.reembed or not _fresh(stored.get(r.id), r)]
+        todo_ids = {r.id for r in todo}
         vectors = self._embed(todo)
         final: list[ProductRow] = []
         for r in live:
@@ -164,7 +174,7 @@ class _Batch:
                 final.append(
                     replace(r, embedding=vectors[r.id], embedding_model=self.model, embedding_version=EMBEDDING_VERSION)
                 )
-            elif stored.get(r.id, ("", False))[0] == r.content_hash and not self.opts.reembed:
+            elif r.id not in todo_ids:
                 final.append(r)  # text unchanged: the stored vector still describes it
             else:
                 final.append(replace(r, content_hash=""))  # changed but not embedded: retried next run
@@ -180,7 +190,7 @@ class _Batch:
         self.summary.updated += result.updated
         self.summary.metadata_only += result.metadata_only
         self.summary.embedded += sum(pid in result.changed for pid in vectors)
-        self.summary.skipped += len(live) - len(result.changed) - len(refused)
+        self.summary.skipped += len(rows) - len(deleted) - len(result.changed) - len(refused)
         for report in reports.values():
             self.summary.note_row(report)
             if self.opts.on_report is not None:
@@ -205,8 +215,9 @@ class _Batch:
             except RowRejected as exc:
                 reports[rec.where] = RowReport(rec.where, None, [*issues, exc.issue], rec.data)
                 continue
-            if row.id in rows:
+            if row.id in self.seen:
                 issues.append(Issue("repaired", "duplicate_id", "product_id", "replaces an earlier record"))
+            self.seen.add(row.id)
             rows[row.id], sources[row.id] = row, rec
             reports.pop(row.id, None)
             if issues:

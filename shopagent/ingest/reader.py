@@ -134,7 +134,8 @@ def _csv_records(path: Path) -> Iterator[FeedRecord]:
         if extra or missing:
             found = width + len(extra or ()) - missing
             problem = Issue("rejected", "malformed_csv", None, f"{found} fields, the header has {width}")
-            yield FeedRecord(where, None, (*issues, problem), json.dumps(row, default=str)[:_RAW_LINE_CHARS])
+            raw = json.dumps({**row, "(extra fields)": extra} if extra else row, default=str)
+            yield FeedRecord(where, None, (*issues, problem), raw[:_RAW_LINE_CHARS])
             continue
         yield FeedRecord(where, dict(row), issues)
 

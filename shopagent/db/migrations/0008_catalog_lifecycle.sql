@@ -5,6 +5,43 @@ ALTER TABLE products ADD COLUMN IF NOT EXISTS active boolean NOT NULL DEFAULT tr
 ALTER TABLE products ADD COLUMN IF NOT EXISTS deactivated_at timestamptz;
 CREATE INDEX IF NOT EXISTS products_inactive_idx ON products (deactivated_at) WHERE NOT active;
 
+-- Hash of every stored field a feed gives (shopagent.db.writes.row_hash): a sync skips rows whose hash is unchanged
+-- without sending them. A write that changes those fields without setting the hash (by hand, another tool)
+-- clears it, so the next sync writes the row again.
+ALTER TABLE products ADD COLUMN IF NOT EXISTS row_hash text;
+
+CREATE OR REPLACE FUNCTION products_touch() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    IF TG_OP = 'INSERT' THEN
+        NEW.embedding_stale := NEW.embedding IS NULL;
+        IF NEW.embedding IS NOT NULL THEN
+            NEW.last_embedding_update := coalesce(NEW.last_embedding_update, now());
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF NEW.embedding IS DISTINCT FROM OLD.embedding THEN
+        NEW.embedding_stale := NEW.embedding IS NULL;
+        NEW.last_embedding_update := now();
+    ELSIF NEW.embedded_text IS DISTINCT FROM OLD.embedded_text
+          OR NEW.content_hash IS DISTINCT FROM OLD.content_hash THEN
+        NEW.embedding_stale := true;
+    END IF;
+    IF NEW.row_hash IS NOT DISTINCT FROM OLD.row_hash
+       AND (NEW.name, NEW.description, NEW.bullet_points, NEW.brand, NEW.color, NEW.category, NEW.price,
+            NEW.rating, NEW.rating_count, NEW.in_stock, NEW.is_book, NEW.image_url, NEW.attributes,
+            NEW.embedded_text, NEW.content_hash)
+           IS DISTINCT FROM
+           (OLD.name, OLD.description, OLD.bullet_points, OLD.brand, OLD.color, OLD.category, OLD.price,
+            OLD.rating, OLD.rating_count, OLD.in_stock, OLD.is_book, OLD.image_url, OLD.attributes,
+            OLD.embedded_text, OLD.content_hash) THEN
+        NEW.row_hash := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 -- What search may show, for consumers that read the table directly (the langchain-postgres PGVectorStore).
 CREATE OR REPLACE VIEW active_products AS SELECT * FROM products WHERE active;
 
