@@ -1,5 +1,5 @@
 """Catalog lifecycle SQL: the lock that keeps two syncs apart, the ids a full feed has shown (to deactivate the
-rest), deactivation and purge, and the Chroma outbox the mirror drains (see migration 0008)."""
+rest), deactivation and purge, and the Chroma outbox the mirror drains (see migration 0009)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The catalog exposed as a langchain-postgres `PGVectorStore` (for LangChain retrievers), over the
-`active_products` view so discontinued products are never returned (migration 0008).
+`active_products` view so discontinued products are never returned (migration 0009).
 
 Search only: bulk loading goes through `shopagent.ingest` (the store inserts one row at a time).
 Scores: `similarity_search_with_relevance_scores` gives cosine similarity (the scale every
