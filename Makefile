@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test install load serve chat lint bench eval studio clean
+.PHONY: run test install browser load serve chat lint bench eval studio clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,15 @@ serve: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/shopagent chat
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Debian's Chromium for the browser tests (Playwright's own browser download is not reachable here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is missing and could not be installed: run 'sudo apt-get install -y chromium'" \
+		"(tests/test_browser.py fails without it)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,14 +14,11 @@ from langchain_core.tools import BaseTool
 from shopagent.db import catalog
 from shopagent.services import Services, build_services
 from shopagent.settings import get_settings
-from shopagent.understanding import Vocabulary
+from shopagent.understanding import Vocabulary, language
 from shopagent.understanding.intent import OUT_OF_SCOPE_EXAMPLES, SHOPPING_EXAMPLES, out_of_scope_by_embedding
 from tools.products import make_tools
 
 log = logging.getLogger(__name__)
-
-# A brand must name at least this many products to be recognised as a filter ("only Nike").
-MIN_BRAND_PRODUCTS = 2
 
 
 class AgentDeps:
@@ -33,15 +30,16 @@ class AgentDeps:
         self._chat_model = chat_model
         self._use_settings_llm = use_settings_llm
 
-    @cached_property
+    @property
     def vocabulary(self) -> Vocabulary:
-        """Catalog brands and categories (read once; an unavailable database gives an empty vocabulary)."""
-        if self.services.pool is None:
-            return Vocabulary()
-        with self.services.pool.connection() as conn:
-            brands = catalog.brand_counts(conn, MIN_BRAND_PRODUCTS)
-            categories = catalog.category_counts(conn)
-        return Vocabulary(frozenset(b for b in brands if len(b) >= 2), frozenset(categories))
+        """Catalog brands, categories and name words (read once by the services)."""
+        return self.services.vocabulary
+
+    def warm_up(self) -> None:
+        """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models."""
+        _ = self.vocabulary, self.intent_examples
+        language.warm_up()
+        self.services.warm_up()
 
     @cached_property
     def intent_examples(self) -> tuple[np.ndarray, np.ndarray]:

@@ -53,6 +53,7 @@ def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: C
                 "brain": state.get("brain"),
                 "strategy": result.get("strategy"),
                 "fallback_reason": result.get("fallback_reason"),
+                "filters": result.get("filters") or {},
             }
         )
     return turns

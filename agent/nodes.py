@@ -23,7 +23,7 @@ from agent.context import Context
 from agent.deps import AgentDeps
 from agent.rendering import render
 from agent.state import State, TurnResult, turn_result
-from shopagent.domain import ProductView, SearchFilters, SearchOptions, SearchRequest
+from shopagent.domain import ProductView, SearchFilters, SearchOptions, SearchRequest, updated
 from shopagent.observability.tracing import add_tags, annotate
 from shopagent.understanding import understand
 
@@ -42,7 +42,7 @@ def last_user_text(state: State) -> str:
 
 def with_reasons(products: list[ProductView], lang: str) -> list[ProductView]:
     """Products as shown: each with why it is listed, in the shopper's language."""
-    return [{**p, "reason": prompts.reason_text(lang, p.get("why") or {}, p["similarity"])} for p in products]
+    return [updated(p, reason=prompts.reason_text(lang, p.get("why") or {}, p["similarity"])) for p in products]
 
 
 class AgentNodes:
@@ -63,6 +63,7 @@ class AgentNodes:
             state.get("shown") or [],
             state.get("language"),
             off_topic=deps.off_topic,
+            translate=deps.services.translator,
         )
         annotate(intent=u.intent, language=u.language, refs=u.refs, turn_filters=u.request.filters.as_dict())
         add_tags(f"intent:{u.intent}", f"lang:{u.language}")
@@ -70,6 +71,7 @@ class AgentNodes:
             "intent": u.intent,
             "language": u.language,
             "refs": u.refs,
+            "facet": u.facet,
             "turn": u.request,
             "notes": u.notes,
             "result": {},
@@ -134,7 +136,8 @@ class AgentNodes:
         request = turn
         if refine and previous is not None:
             words = " ".join(filter(None, [previous.text, turn.text]))
-            request = SearchRequest(words, previous.filters.merged(turn.filters), turn.language, turn.original)
+            native = " ".join(filter(None, [previous.native, turn.native]))
+            request = SearchRequest(words, previous.filters.merged(turn.filters), turn.language, turn.original, native)
         options = SearchOptions(
             k=ctx.k,
             strategy=ctx.strategy,
@@ -145,11 +148,12 @@ class AgentNodes:
         result = turn_result(kind, tool.invoke({"query": request.text, "request": request, "options": options}))
         if not result["products"] and request.filters.colors:
             # Many products have no colour field: retry with the colour as words instead of a filter.
-            request = SearchRequest(
-                f"{' '.join(request.filters.colors)} {request.text}",
-                replace(request.filters, colors=()),
-                request.language,
-                request.original,
+            colors = " ".join(request.filters.colors)
+            request = replace(
+                request,
+                text=f"{colors} {request.text}",
+                native=f"{colors} {request.native}".strip(),
+                filters=replace(request.filters, colors=()),
             )
             relaxed = tool.invoke({"query": request.text, "request": request, "options": options})
             result = turn_result(kind, relaxed, colors_relaxed=True)
@@ -186,7 +190,8 @@ class AgentNodes:
     def compare(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compare the referenced products (the top three when none is named)."""
         shown = state.get("shown") or []
-        targets = self._targets(state) or shown[:3]
+        # "compare them" compares the top three; "which one is the cheapest?" everything on screen.
+        targets = self._targets(state) or (shown if state.get("facet") else shown[:3])
         if len(targets) < 2:
             return {"result": turn_result("compare", ask="need_two" if shown else "need_shown", products=[])}
         result = self._deps().tools["compare_products"].invoke({"product_ids": [p["product_id"] for p in targets]})

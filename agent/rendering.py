@@ -64,14 +64,32 @@ def _unavailable(state: State, lang: str, product: ProductView) -> str:
     return prompts.t(lang, "unavailable", n=_number(state, product["product_id"]), name=product["name"])
 
 
+def _facet_line(state: State, lang: str, product: ProductView) -> str | None:
+    """The direct answer to "what brand / how much / what colour / how is it rated" about one product."""
+    name = state.get("facet")
+    values = {
+        "brand": product["brand"],
+        "price": prompts.price_text(lang, product["price"]) if product["price"] is not None else None,
+        "color": prompts.colour_name(lang, (product.get("color") or "").lower()) if product.get("color") else None,
+        "rating": product.get("rating"),
+    }
+    if name not in values or product.get("active") is False:
+        return None
+    n, title = _number(state, product["product_id"]), product["name"]
+    if (value := values[name]) is None:
+        return prompts.t(lang, f"facet_{name}_unknown", n=n, name=title)
+    return prompts.t(lang, f"facet_{name}", n=n, name=title, value=value, count=product.get("rating_count") or 0)
+
+
 def _render_details(result: TurnResult, state: State, lang: str) -> str:
-    """Details of each product: headline, rating/colour/category, highlights; a discontinued one (inactive, or
-    gone from the catalog since it was shown) is said to be no longer available."""
+    """Details of each product: the direct answer to the question asked (if any), headline, rating/colour/category,
+    highlights; a discontinued one (inactive, or gone from the catalog since it was shown) is said to be no longer
+    available."""
     missing = set(result.get("missing") or [])
     gone = [p for p in state.get("shown") or [] if p["product_id"] in missing]
     if not result.get("products") and not gone:
         return result.get("message", "")
-    blocks = []
+    blocks = [line for p in result.get("products") or [] if (line := _facet_line(state, lang, p))]
     for p in result.get("products") or []:
         if p.get("active") is False:
             blocks.append(_unavailable(state, lang, p))
@@ -105,11 +123,15 @@ def _render_compare(result: TurnResult, state: State, lang: str) -> str:
     for p in products:
         row = prompts.t(lang, "compare_row", **_naming(state, lang, p), rating=p.get("rating") or "–")
         lines.append(row + (f" ({prompts.t(lang, 'unavailable_short')})" if p.get("active") is False else ""))
+    verdicts = []
     if cheapest := result.get("cheapest"):
-        lines.append(prompts.t(lang, "cheapest", name=names[cheapest]))
+        verdicts.append(prompts.t(lang, "cheapest", name=names[cheapest]))
     if best := result.get("best_rated"):
-        lines.append(prompts.t(lang, "best_rated", name=names[best]))
-    return "\n".join(lines)
+        verdicts.append(prompts.t(lang, "best_rated", name=names[best]))
+    if state.get("facet") == "rating":
+        verdicts.reverse()
+    # A superlative question ("which one is the cheapest?") is answered first, then the comparison.
+    return "\n".join([*verdicts, *lines] if state.get("facet") else [*lines, *verdicts])
 
 
 def _render_similar(result: TurnResult, state: State, lang: str) -> str:

@@ -45,6 +45,7 @@ class State(InputState, total=False):
     language: Language
     intent: Intent
     refs: list[int]  # 0-based positions in `shown` the message points at ("the second one" -> [1])
+    facet: str | None  # what a question about shown products asks ("brand", "price", "color", "rating")
     turn: SearchRequest  # what this message asks to search (for a refinement: what it adds)
     notes: list[str]
     search: SearchRequest  # the search the products on screen came from

@@ -33,7 +33,6 @@ from shopagent.embeddings import embedding_model_name
 from shopagent.evals.metrics import load_labels, load_queries, ndcg_at_k, percentile
 from shopagent.services import build_services
 from shopagent.settings import PROJECT_ROOT, get_settings
-from shopagent.understanding import parse_search
 
 log = logging.getLogger("bench_search")
 DATA = PROJECT_ROOT / "data" / "esci-us"
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             results["chroma"] = timed(lambda v: services.chroma.search(v, k), vectors, rep, "chroma", quiet)  # type: ignore[union-attr]
         hybrid = SearchOptions(k=k, strategy="hybrid")
         results["hybrid_end_to_end"] = timed(
-            lambda t: services.search.search(parse_search(t), hybrid), texts, max(1, rep // 2), "hybrid", quiet
+            lambda t: services.search.search(services.parse(t), hybrid), texts, max(1, rep // 2), "hybrid", quiet
         )
     finally:
         services.close()

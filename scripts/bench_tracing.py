@@ -30,7 +30,6 @@ from shopagent.evals.metrics import load_queries, percentile
 from shopagent.observability import tracing
 from shopagent.services import Services, build_services
 from shopagent.settings import PROJECT_ROOT, STRATEGIES, Settings, get_settings
-from shopagent.understanding import parse_search
 
 log = logging.getLogger("bench_tracing")
 
@@ -81,7 +80,7 @@ def make_turn(services: Services, strategy: str, agent: bool) -> Callable[[str],
     """The unit of work timed: one search, or one agent turn (graph without LLM and checkpointer)."""
     options = SearchOptions(strategy=strategy)
     if not agent:
-        return lambda text: services.search.search(parse_search(text), options)
+        return lambda text: services.search.search(services.parse(text), options)
     from agent.service import AgentDeps
     from langchain_core.messages import HumanMessage
 

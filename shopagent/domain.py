@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import (
-    Any,
-    Literal,
-    NotRequired,  # pydantic needs typing_extensions' TypedDict on 3.11
-)
+from typing import Any, Literal, NotRequired, cast
 
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic needs typing_extensions' TypedDict on 3.11
 
 from shopagent.settings import Backend, Language, Strategy
 
@@ -91,6 +87,7 @@ class SearchRequest:
     filters: SearchFilters = NO_FILTERS
     language: Language = "en"
     original: str = ""
+    native: str = ""  # the search words in the shopper's own language, untranslated (for the multilingual list)
 
 
 @dataclass(frozen=True)
@@ -143,6 +140,11 @@ class ProductView(TypedDict):
     in_stock: NotRequired[bool | None]
     highlights: NotRequired[list[str]]
     description: NotRequired[str]
+
+
+def updated(product: ProductView, **changes: Any) -> ProductView:
+    """A copy of a product with some fields changed (products are never mutated in place)."""
+    return cast(ProductView, {**product, **changes})
 
 
 def finite_or_none(value: Any) -> float | None:

@@ -19,9 +19,11 @@ from pydantic import SecretStr
 from shopagent.db.connection import start_embedded_server
 from shopagent.domain import SearchOptions, SearchResult
 from shopagent.embeddings import embedding_model_name
+from shopagent.embeddings.multilingual import MultilingualEmbeddings
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.evals.metrics import load_labels, load_queries
 from shopagent.ingest.mirror import ChromaMirror
+from shopagent.ingest.multilingual import backfill_multilingual
 from shopagent.ingest.pipeline import ingest
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.services import Services, build_services, prepare_database
@@ -101,6 +103,12 @@ def make_database(server_dsn: str) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
+def multilingual() -> MultilingualEmbeddings:
+    """The packaged multilingual encoder (USE multilingual v3), loaded once."""
+    return MultilingualEmbeddings()
+
+
+@pytest.fixture(scope="session")
 def embeddings() -> LocalMiniLMEmbeddings:
     """The real packaged MiniLM, loaded once."""
     return LocalMiniLMEmbeddings()
@@ -127,6 +135,7 @@ def loaded_settings(
     make_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
     embeddings: LocalMiniLMEmbeddings,
+    multilingual: MultilingualEmbeddings,
     catalog_slice: list[dict[str, Any]],
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
@@ -141,13 +150,18 @@ def loaded_settings(
             mirror=chroma_mirror(settings, embeddings),
         )
     assert summary.errors == 0 and summary.embedded == len(catalog_slice)
+    with prepare_database(settings, embeddings) as conn:
+        written, refused = backfill_multilingual(conn, multilingual)
+    assert written == len(catalog_slice) and refused == []
     return settings
 
 
 @pytest.fixture(scope="session")
-def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> Iterator[Services]:
-    """Search services over the loaded slice (the session's model, not a second copy)."""
-    svc = build_services(loaded_settings, embeddings)
+def services(
+    loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings, multilingual: MultilingualEmbeddings
+) -> Iterator[Services]:
+    """Search services over the loaded slice (the session's models, not second copies)."""
+    svc = build_services(loaded_settings, embeddings, multilingual=multilingual)
     yield svc
     svc.close()
 
@@ -161,15 +175,17 @@ def cli_env(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     embeddings: LocalMiniLMEmbeddings,
+    multilingual: MultilingualEmbeddings,
 ) -> Iterator[str]:
     """A fresh database and Chroma directory (collection CLI_COLLECTION) as the settings of CLI commands run in
-    this process, syncing with the session's model; returns the DSN."""
+    this process, syncing with the session's models; returns the DSN."""
     dsn = make_database()
     monkeypatch.setenv("DATABASE_URL", dsn)
     monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
     monkeypatch.setenv("CHROMA_COLLECTION", CLI_COLLECTION)
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
+    monkeypatch.setattr("shopagent.ingest.sync.MultilingualEmbeddings", lambda: multilingual)
     get_settings.cache_clear()
     yield dsn
     get_settings.cache_clear()

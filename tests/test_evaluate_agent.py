@@ -81,6 +81,7 @@ def test_conversations_are_scored(
         "language_match": 4,
         "no_hallucinated_ids": 4,
         "intent_match": 4,
+        "filters_match": 0,
     }
     assert report["conversations"]["ugg-es"]["relevant_shown"] == 1.0
     table = evaluate_agent.to_table(report)
@@ -132,12 +133,21 @@ def test_answer_language(evaluate_agent: SimpleNamespace) -> None:
 
 
 def test_shipped_conversations_are_well_formed(evaluate_agent: SimpleNamespace, labels) -> None:
-    """data/eval/conversations.jsonl: ~12 en/es conversations; expected products are real, judged Exact."""
+    """data/eval/conversations.jsonl: ~22 en/es conversations; expected products are real, judged Exact."""
     path: Path = PROJECT_ROOT / "data" / "eval" / "conversations.jsonl"
     convs = evaluate_agent.load_conversations(path)
     assert len(convs) >= 10 and {c["language"] for c in convs} == {"en", "es"}
     exact = {pid for judged in labels.values() for pid, grade in judged.items() if grade == 3}
     for conv in convs:
         for turn in conv["turns"]:
-            assert set(turn["expect"]) <= {"relevant_product_ids", "intent", "language"}, json.dumps(turn)
+            assert set(turn["expect"]) <= {"relevant_product_ids", "intent", "language", "filters"}, json.dumps(turn)
             assert set(turn["expect"].get("relevant_product_ids", [])) <= exact
+
+
+def test_filters_match_checks_what_the_turn_searched_with(evaluate_agent: SimpleNamespace) -> None:
+    """The filters evaluator: numbers equal or absent (None), listed values contained, case-insensitive."""
+    match = evaluate_agent.filters_match
+    got = {"price_max": 15.0, "exclude_terms": ["Stainless Steel"], "exclude_colors": ["black"]}
+    assert match({"price_max": 15, "exclude_terms": ["stainless"], "price_min": None}, got)
+    assert not match({"price_max": 20}, got) and not match({"price_min": 5}, got)
+    assert not match({"exclude_colors": ["white"]}, got) and not match({"price_max": None}, got)

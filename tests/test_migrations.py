@@ -83,7 +83,8 @@ def test_indexes_trigger_view_exist(migrated: tuple[psycopg.Connection, list[str
     trigger = conn.execute(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'products'::regclass AND NOT tgisinternal"
     ).fetchall()
-    assert [r["tgname"] for r in trigger] == ["products_touch"]
+    assert sorted(r["tgname"] for r in trigger) == ["products_clear_ml", "products_touch"]
+    assert "USING hnsw (embedding_ml vector_cosine_ops)" in indexes["products_embedding_ml_hnsw"]
     assert conn.execute("SELECT to_regclass('embedding_coverage') IS NOT NULL AS ok").fetchone()["ok"]
     col = conn.execute(
         "SELECT data_type, is_generated FROM information_schema.columns"
@@ -151,3 +152,21 @@ def test_migration_files_are_ordered_and_idempotent_sql() -> None:
         text = (folder / name).read_text(encoding="utf-8")
         for stmt in ("CREATE TABLE ", "CREATE INDEX ", "CREATE EXTENSION "):
             assert stmt not in text.replace(f"{stmt}IF NOT EXISTS", ""), f"{name}: {stmt.strip()} without IF NOT EXISTS"
+
+
+def test_multilingual_vector_is_cleared_when_name_or_brand_changes(
+    migrated: tuple[psycopg.Connection, list[str]],
+) -> None:
+    """The multilingual vector describes name + brand: changing either clears it (the next ingest re-embeds it);
+    a price change or writing the vector itself keeps it."""
+    conn, _ = migrated
+    vec = np.full(512, 0.04, dtype=np.float32)
+    conn.execute("INSERT INTO products (id, name, brand, embedding_ml) VALUES ('m1', 'Mug', 'Acme', %s)", (vec,))
+    has = lambda: conn.execute("SELECT embedding_ml IS NOT NULL AS has FROM products WHERE id = 'm1'").fetchone()["has"]  # noqa: E731
+    conn.execute("UPDATE products SET price = 3 WHERE id = 'm1'")
+    assert has()
+    conn.execute("UPDATE products SET brand = 'Other' WHERE id = 'm1'")
+    assert not has()
+    conn.execute("UPDATE products SET name = 'Cup', embedding_ml = %s WHERE id = 'm1'", (vec,))
+    assert has()
+    conn.execute("DELETE FROM products WHERE id = 'm1'")

@@ -19,7 +19,9 @@ from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.ingest.pipeline import ingest
 from shopagent.matching import name_is_excluded
 from shopagent.retrieval.fusion import reciprocal_rank_fusion
-from shopagent.retrieval.strategies import HYBRID_CANDIDATES, HYBRID_WEIGHTS, RRF_K, ProductSearch
+from shopagent.retrieval.hybrid import BASE_WEIGHTS as HYBRID_WEIGHTS
+from shopagent.retrieval.hybrid import HYBRID_CANDIDATES, RRF_K
+from shopagent.retrieval.strategies import ProductSearch
 from shopagent.services import Services, build_services, prepare_database
 from shopagent.settings import PROJECT_ROOT, STRATEGIES, Settings
 from shopagent.understanding import parse_search

@@ -18,11 +18,10 @@ import numpy as np
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool
 from typing_extensions import TypedDict
 
-from shopagent.domain import MatchWhy, ProductView, SearchFilters, SearchOptions, SearchRequest
+from shopagent.domain import MatchWhy, ProductView, SearchFilters, SearchOptions, SearchRequest, updated
 from shopagent.matching import name_is_excluded
 from shopagent.services import Services
 from shopagent.settings import Backend, Strategy
-from shopagent.understanding import parse_search
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +81,9 @@ def match_reason(product: ProductView, query: str, filters: SearchFilters) -> Ma
 def _rounded(product: ProductView, why: MatchWhy) -> ProductView:
     """A product as a tool returns it: scores rounded for readers, and why it is listed."""
     sim = product["similarity"]
-    return {
-        **product,
-        "score": round(product["score"], 4),
-        "similarity": None if sim is None else round(sim, 4),
-        "why": why,
-    }
+    return updated(
+        product, score=round(product["score"], 4), similarity=None if sim is None else round(sim, 4), why=why
+    )
 
 
 class ProductTools:
@@ -241,7 +237,7 @@ def make_tools(services: Services, default_k: int = 5) -> list[BaseTool]:
         """
         if request is None:
             # An LLM's query may still carry price phrases or negations: understand it once.
-            parsed = parse_search(query)
+            parsed = ops.services.parse(query)
             explicit = SearchFilters(
                 price_min=min_price,
                 price_max=max_price,

@@ -16,6 +16,7 @@ from agent.api.routes import chat, ops
 from agent.api.sessions import SessionStore
 from agent.deps import AgentDeps
 from agent.graph import build_graph
+from agent.web import mount_web
 from shopagent import __version__
 from shopagent.observability import tracing
 from shopagent.services import Services, build_services
@@ -39,7 +40,7 @@ def create_app(
         checkpointer, pool = make_checkpointer(svc)
         sessions = SessionStore(svc.pool, cfg.pseudonym_salt.get_secret_value())
         service = ChatService(cfg, deps, build_graph(checkpointer, deps), checkpointer, pool, sessions, tracer)
-        _ = deps.vocabulary, deps.intent_examples  # warm up so the first user doesn't pay for it
+        deps.warm_up()  # so the first shopper doesn't pay for it
         app.state.chat = service
         log.info("LangSmith tracing %s", f"on (project {cfg.langsmith_project})" if tracer else "off")
         try:
@@ -60,6 +61,8 @@ def create_app(
         description="Product-search conversational agent (LangGraph over PostgreSQL + pgvector and Chroma).",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from mount_web, with assets served by the app (no CDN)
+        redoc_url=None,
     )
 
     @app.middleware("http")
@@ -73,4 +76,5 @@ def create_app(
 
     app.include_router(chat.router)
     app.include_router(ops.router)
+    mount_web(app)  # the chat page at /, its /static files, offline /docs and /redoc
     return app

@@ -13,8 +13,7 @@ from shopagent.domain import SearchOptions, SearchResult
 from shopagent.evals import calibration, retrieval
 from shopagent.evals.metrics import load_labels, load_queries
 from shopagent.services import build_services
-from shopagent.settings import STRATEGIES, Strategy, get_settings
-from shopagent.understanding import parse_search
+from shopagent.settings import PROJECT_ROOT, STRATEGIES, Strategy, get_settings
 
 log = logging.getLogger("shopagent.cli")
 VECTOR_BACKENDS = ("pgvector", "chroma")
@@ -70,7 +69,7 @@ def search(
     try:
         for err in services.startup_errors:
             log.warning("%s", err)
-        result = services.search.search(parse_search(query), SearchOptions(k=k, strategy=chosen))
+        result = services.search.search(services.parse(query), SearchOptions(k=k, strategy=chosen))
     finally:
         services.close()
     for reason in result.errors:
@@ -212,8 +211,42 @@ def calibrate(
         typer.echo("\n".join(_format_backend(b, r) for b, r in recs.items()))
 
 
+def evaluate_understanding(
+    cases: Path = typer.Option(PROJECT_ROOT / "data" / "eval" / "understanding_cases.jsonl", "--cases"),
+    catalog: Path = typer.Option(
+        PROJECT_ROOT / "data" / "esci-us" / "products.jsonl.gz",
+        "--catalog",
+        help="the catalog whose brands and words the understanding knows",
+    ),
+    which: str = typer.Option("all", "--split", help="dev, heldout or all"),
+    show_failures: bool = typer.Option(False, "--show-failures"),
+    output: Path | None = typer.Option(None, "--output", help="write the JSON report here"),
+) -> None:
+    """Pass rate per class of the labelled understanding cases (prices, quantities, number words, currency words,
+    negation scope, Spanish follow-ups); no database or model needed."""
+    from shopagent.evals import understanding
+    from shopagent.ingest.reader import read_catalog
+    from shopagent.understanding import Vocabulary, understand
+
+    if which not in ("dev", "heldout", "all"):
+        raise typer.BadParameter(f"{which!r} is not one of dev, heldout, all", param_hint="--split")
+    vocab = Vocabulary.from_products(r.data for r in read_catalog(catalog) if r.data is not None)
+    chosen = [c for c in understanding.load_cases(cases) if which == "all" or understanding.split(c["id"]) == which]
+    report = understanding.score(lambda m, shown, previous: understand(m, vocab, shown, previous), chosen)
+    passed = sum(p for p, _ in report["per_class"].values())
+    total = sum(n for _, n in report["per_class"].values())
+    lines = [f"{cls:<22} {p:>3}/{n:<3}" for cls, (p, n) in report["per_class"].items()]
+    lines.append(f"{'total':<22} {passed:>3}/{total:<3}")
+    if show_failures:
+        lines += [f"{f['id']}: " + "; ".join(f["fails"]) for f in report["failures"]]
+    typer.echo("\n".join(lines))
+    if output:
+        output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands."""
     app.command("search")(search)
     app.command("evaluate")(evaluate)
+    app.command("evaluate-understanding")(evaluate_understanding)
     app.command("calibrate")(calibrate)

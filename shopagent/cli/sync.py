@@ -51,8 +51,9 @@ def _print_summary(s: SyncSummary) -> None:
     """The summary as a few readable lines."""
     lines = [
         f"{s.mode} sync: read {s.read}  inserted {s.inserted}  updated {s.updated} (metadata only {s.metadata_only})"
-        f"  embedded {s.embedded}  unchanged {s.skipped}  rejected {s.rejected}  repaired {s.repaired}"
-        f"  errors {s.errors}  deactivated {s.deactivated}  purged {s.purged}",
+        f"  embedded {s.embedded} (+{s.multilingual_embedded} multilingual)  unchanged {s.skipped}",
+        f"rejected {s.rejected}  repaired {s.repaired}  errors {s.errors}  deactivated {s.deactivated}"
+        f"  purged {s.purged}",
         f"coverage {s.coverage_pct:.1f}%  {s.products_per_s:.1f} products/s ({s.seconds:.1f} s)",
     ]
     if s.chroma is not None:

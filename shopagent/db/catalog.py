@@ -5,7 +5,7 @@ product shape (`ProductView`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 from psycopg import sql
@@ -72,30 +72,43 @@ def filter_clause(filters: SearchFilters, params: dict[str, Any]) -> sql.Composa
     return sql.SQL(" AND ").join(parts)
 
 
+VectorColumn = Literal["embedding", "embedding_ml"]
+# Which backend a vector column's hits are labelled with.
+_COLUMN_BACKEND: dict[str, str] = {"embedding": "pgvector", "embedding_ml": "multilingual"}
+
+
 def vector_search(
     conn: Connection,
     embedding: Sequence[float],
     k: int,
     filters: SearchFilters = NO_FILTERS,
     threshold: float | None = None,
+    column: VectorColumn = "embedding",
 ) -> list[ProductView]:
-    """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`."""
-    params: dict[str, Any] = {"q": np.asarray(embedding, dtype=np.float32), "k": int(k)}
+    """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`. `column` is the
+    MiniLM vector (`embedding`) or the multilingual one (`embedding_ml`)."""
+    if column not in _COLUMN_BACKEND:
+        raise ValueError(f"unknown vector column {column!r}")
+    params: dict[str, Any] = {
+        "q": np.asarray(embedding, dtype=np.float32),
+        "k": int(k),
+        "backend": _COLUMN_BACKEND[column],
+    }
     params["threshold"] = -1.0 if threshold is None else float(threshold)
     # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of
     # order, so the outer query re-sorts (pgvector's documented pattern).
     query = sql.SQL(
         """WITH nearest AS MATERIALIZED (
-               SELECT {view}, p.embedding <=> %(q)s AS distance
+               SELECT {view}, p.{col} <=> %(q)s AS distance
                FROM products p
-               WHERE p.embedding IS NOT NULL AND {where}
-               ORDER BY p.embedding <=> %(q)s
+               WHERE p.{col} IS NOT NULL AND {where}
+               ORDER BY p.{col} <=> %(q)s
                LIMIT %(k)s)
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
-                  'pgvector' AS backend
+                  %(backend)s AS backend
            FROM nearest WHERE 1 - distance >= %(threshold)s
            ORDER BY distance, product_id"""
-    ).format(view=sql.SQL(_VIEW), where=filter_clause(filters, params))
+    ).format(view=sql.SQL(_VIEW), col=sql.Identifier(column), where=filter_clause(filters, params))
     return cast(list[ProductView], conn.execute(query, params).fetchall())
 
 
@@ -157,6 +170,16 @@ def product_views(conn: Connection, ids: Sequence[str]) -> list[ProductView]:
     ).fetchall()
     by_id = {r["product_id"]: r for r in rows}
     return [cast(ProductView, by_id[i]) for i in ids if i in by_id]
+
+
+def rerank_texts(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """id -> "name. brand. first bullet" for the reranker (products that exist)."""
+    rows = conn.execute(
+        """SELECT id, concat_ws('. ', nullif(name, ''), nullif(brand, ''), nullif(bullet_points[1], '')) AS text
+           FROM products WHERE id = ANY(%s)""",
+        (list(ids),),
+    ).fetchall()
+    return {r["id"]: r["text"] for r in rows}
 
 
 def get_products(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -223,6 +246,26 @@ def category_counts(conn: Connection) -> dict[str, int]:
         "SELECT lower(c) AS category, count(*) AS n FROM products, unnest(category) c WHERE active GROUP BY 1"
     ).fetchall()
     return {r["category"]: r["n"] for r in rows}
+
+
+def missing_multilingual(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` products (id, name, brand) whose multilingual vector is missing."""
+    return conn.execute(
+        "SELECT id, name, brand FROM products WHERE embedding_ml IS NULL ORDER BY id LIMIT %s", (limit,)
+    ).fetchall()
+
+
+def name_word_counts(conn: Connection, min_products: int = 2) -> dict[str, int]:
+    """Words of product names (lower-case, starting with a letter) with the number of products using them: the
+    catalog's own vocabulary, for language detection and spelling correction. One scan of the table."""
+    rows = conn.execute(
+        """SELECT w AS word, count(DISTINCT p.id) AS n
+           FROM products p, regexp_split_to_table(lower(p.name), '[^a-z0-9''-]+') AS w
+           WHERE w ~ '^[a-z]' AND length(w) >= 2
+           GROUP BY 1 HAVING count(DISTINCT p.id) >= %s""",
+        (min_products,),
+    ).fetchall()
+    return {r["word"]: r["n"] for r in rows}
 
 
 def all_product_ids(conn: Connection) -> list[str]:

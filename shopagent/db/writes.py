@@ -110,6 +110,8 @@ def row_hash(row: ProductRow) -> str:
 def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> UpsertResult:
     """Insert or update a batch (unique ids) in one transaction, queueing what changed for Chroma. Unchanged
     rows count as neither inserted nor updated. Raises psycopg errors (nothing is written then)."""
+    if not rows:
+        return UpsertResult()
     params = []
     for r in rows:
         p = dict(r.__dict__)
@@ -139,6 +141,16 @@ def write_embeddings(conn: Connection, items: Sequence[tuple[str, Sequence[float
         cur.executemany(
             "UPDATE products SET embedding = %s, embedding_model = %s, embedding_version = %s WHERE id = %s",
             [(np.asarray(v, dtype=np.float32), model, version, pid) for pid, v in items],
+        )
+        return cur.rowcount
+
+
+def write_multilingual(conn: Connection, items: Sequence[tuple[str, Sequence[float]]]) -> int:
+    """Set the multilingual vectors of existing products; return rows updated."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE products SET embedding_ml = %s WHERE id = %s",
+            [(np.asarray(v, dtype=np.float32), pid) for pid, v in items],
         )
         return cur.rowcount
 

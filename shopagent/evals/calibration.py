@@ -26,7 +26,6 @@ from tqdm import tqdm
 from shopagent.evals.metrics import RELEVANT_GRADE
 from shopagent.retrieval.backends import Query
 from shopagent.services import Services
-from shopagent.understanding import parse_search
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -176,7 +175,7 @@ def collect(
     by_name = {"pgvector": services.search.pgvector, "chroma": services.search.chroma}
     samples: dict[str, list[Sample]] = {b: [] for b in backends}
     for qid, text in tqdm(queries.items(), desc="calibrate", unit="query", disable=quiet):
-        request = parse_search(text)
+        request = services.parse(text)
         query = Query(request.text, services.embeddings.embed_query(request.text), request.filters, k)
         grades = labels[qid]
         for backend in backends:

@@ -4,7 +4,8 @@
 - language_match: the answer is written in the conversation's language (product names and quoted
   queries, which stay in the catalog's English, are left out of the check);
 - no_hallucinated_ids: every product id in the turn's answer, shown list and tool result is in the catalog;
-- intent_match: the understood intent is the expected one (turns with `intent`).
+- intent_match: the understood intent is the expected one (turns with `intent`);
+- filters_match: the turn searched with the expected filters (turns with `filters`: prices, exclusions, colours).
 
 Conversations are JSONL, one per line: {"id", "language", "turns": [{"message", "expect": {...}}]}.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 TOP_N = 5
-EVALUATORS = ("relevant_shown", "language_match", "no_hallucinated_ids", "intent_match")
+EVALUATORS = ("relevant_shown", "language_match", "no_hallucinated_ids", "intent_match", "filters_match")
 # Amazon-style product ids (ASINs, ISBN-10s) as they could appear in an answer's text.
 _PRODUCT_ID = re.compile(r"\b(?:B0[A-Z0-9]{8}|\d{9}[\dX])\b")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
@@ -56,8 +57,24 @@ def answer_language(answer: str, names: Iterable[str]) -> str:
     return "es" if len(_SPANISH_HINT.findall(text)) > len(_ENGLISH_HINT.findall(text)) else "en"
 
 
+def filters_match(expected: dict[str, Any], got: dict[str, Any]) -> bool:
+    """The turn searched with the expected filters: numbers equal (None: absent), lists containing the expected
+    items (case-insensitive substrings)."""
+    for key, want in expected.items():
+        have = got.get(key)
+        if want is None:
+            if have is not None:
+                return False
+        elif isinstance(want, int | float):
+            if have is None or abs(float(have) - float(want)) > 0.005:
+                return False
+        elif not all(any(str(w).lower() in str(h).lower() for h in have or []) for w in want):
+            return False
+    return True
+
+
 def turn_scores(turn: dict[str, Any], expect: dict[str, Any], language: str, known_ids: KnownIds) -> dict[str, Any]:
-    """The four evaluators on one turn (None: not applicable to this turn)."""
+    """The evaluators on one turn (None: not applicable to this turn)."""
     relevant = expect.get("relevant_product_ids")
     mentioned = set(_PRODUCT_ID.findall(turn["answer"])) | set(turn["shown_ids"]) | set(turn["result_ids"])
     missing = sorted(mentioned - known_ids(sorted(mentioned))) if mentioned else []
@@ -67,6 +84,7 @@ def turn_scores(turn: dict[str, Any], expect: dict[str, Any], language: str, kno
         "language_match": float(answer_language(turn["answer"], turn["shown_names"]) == want_lang),
         "no_hallucinated_ids": float(not missing),
         "intent_match": None if "intent" not in expect else float(turn["intent"] == expect["intent"]),
+        "filters_match": None if "filters" not in expect else float(filters_match(expect["filters"], turn["filters"])),
         "unknown_ids": missing,
     }
 

@@ -16,7 +16,6 @@ from shopagent.domain import SearchOptions
 from shopagent.evals.metrics import ndcg_at_k, percentile, recall_at_k, reciprocal_rank
 from shopagent.services import Services
 from shopagent.settings import Strategy
-from shopagent.understanding import parse_search
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def run_strategy(services: Services, strategy: Strategy, queries: dict[str, str]
     for qid, text in tqdm(queries.items(), desc=strategy, unit="query", leave=False):
         started = time.perf_counter()
         try:
-            result = services.search.search(parse_search(text), options)
+            result = services.search.search(services.parse(text), options)
         except Exception:  # noqa: BLE001 - an evaluation counts failures instead of stopping
             log.exception("query %s failed", qid)
             run.errors += 1

@@ -49,6 +49,7 @@ class IngestSummary(RunSummary):
     issues: Counter[str] = field(default_factory=Counter)
     row_samples: list[dict[str, Any]] = field(default_factory=list)
     chroma: MirrorCounts | None = None
+    multilingual_embedded: int = 0
 
     @property
     def products_per_s(self) -> float:

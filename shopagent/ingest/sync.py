@@ -22,10 +22,12 @@ from typing import Literal
 from shopagent.db import catalog, lifecycle, schema
 from shopagent.db.connection import Connection, connect
 from shopagent.embeddings import embedding_dimension, embedding_model_name, make_embeddings
+from shopagent.embeddings.multilingual import MultilingualEmbeddings
 from shopagent.ingest.fields import price_rules
 from shopagent.ingest.issues import RejectsFile
 from shopagent.ingest.mapping import ColumnMapping
 from shopagent.ingest.mirror import ChromaMirror
+from shopagent.ingest.multilingual import backfill_multilingual
 from shopagent.ingest.pipeline import IngestOptions, IngestSummary, ingest
 from shopagent.ingest.reader import CatalogError, FeedRecord, read_catalog, read_source
 from shopagent.services import prepare_database
@@ -177,6 +179,10 @@ def run_sync(settings: Settings, source: Source, options: SyncOptions) -> SyncSu
                 rejects.close()
         summary = SyncSummary(**vars(loaded), mode=options.mode, deletions_requested=len(deletions))
         _lifecycle(conn, settings, options, deletions, summary)
+        if settings.multilingual_languages:
+            summary.multilingual_embedded, refused = backfill_multilingual(conn, MultilingualEmbeddings())
+            if refused:
+                summary.fail(refused, f"{len(refused)} multilingual vectors are zero or not finite: not stored")
         if mirror is not None and summary.chroma is not None:
             try:
                 summary.chroma.add(mirror.push(conn))

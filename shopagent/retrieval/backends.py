@@ -56,6 +56,15 @@ def _query_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     return {"text": q.text, "k": q.k, "threshold": q.threshold, "filters": q.filters.as_dict()}
 
 
+@traceable(run_type="chain", name="fallback")
+def note_fallback(primary: str, served_by: str, reasons: list[FallbackReason]) -> dict[str, str]:
+    """A trace node that records a fallback and why."""
+    reason = "; ".join(str(r) for r in reasons)
+    annotate(primary=primary, served_by=served_by, fallback_reason=reason)
+    log.info("fallback from %s to %s: %s", primary, served_by, reason)
+    return {"primary": primary, "served_by": served_by, "reason": reason}
+
+
 class RetrievalBackend:
     """Base of the backends: one traced, timed `search` that turns the backend's own failures into
     `BackendUnavailable`."""
@@ -143,6 +152,14 @@ class PgVectorBackend(PostgresBackend):
             vector = catalog.get_embeddings(conn, [product_id]).get(product_id)
             return source[0], vector, catalog.neighbours_with_vectors(conn, product_id, k, filters)
 
+    def rerank_texts(self, ids: list[str]) -> dict[str, str]:
+        """id -> "name. brand. first bullet" (what the reranker reads); empty when the database cannot answer."""
+        try:
+            with self.connection() as conn:
+                return catalog.rerank_texts(conn, ids)
+        except BackendUnavailable:
+            return {}
+
     def similarities(self, vector: list[float], ids: list[str]) -> dict[str, float]:
         """Cosine similarity of stored vectors to `vector` (unit vectors), for products another backend found;
         empty when the database cannot answer (the caller then drops those products)."""
@@ -155,6 +172,18 @@ class PgVectorBackend(PostgresBackend):
             return {}
         q = np.asarray(vector, dtype=np.float32)
         return {pid: float(v @ q) for pid, v in stored.items()}
+
+
+class MultilingualBackend(PostgresBackend):
+    """The multilingual dense list: pgvector over the products' USE multilingual vectors (`embedding_ml`). Its
+    `similarity` is that model's cosine, not MiniLM's: the hybrid fusion re-scores what it keeps."""
+
+    name = "multilingual"
+
+    def _run(self, query: Query) -> list[ProductView]:
+        """Multilingual vector search in PostgreSQL."""
+        with self.connection() as conn:
+            return catalog.vector_search(conn, query.vector, query.k, query.filters, query.threshold, "embedding_ml")
 
 
 class FullTextBackend(PostgresBackend):

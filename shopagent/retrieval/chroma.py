@@ -19,7 +19,7 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from shopagent.db.writes import ProductRow
-from shopagent.domain import NO_FILTERS, ProductView, SearchFilters, finite_or_none
+from shopagent.domain import NO_FILTERS, ProductView, SearchFilters, finite_or_none, updated
 from shopagent.matching import color_is_excluded, name_is_excluded
 from shopagent.settings import Settings
 
@@ -171,7 +171,7 @@ class ChromaStore:
                     break
                 if needs_post and not _post_filter(pid, meta, filters):
                     continue
-                hits.append({**self.view(pid, meta), "score": sim, "similarity": sim})
+                hits.append(updated(self.view(pid, meta), score=sim, similarity=sim))
                 if len(hits) == k:
                     return hits
             # Post-filters rejected too many: look further, like pgvector's iterative scan does.

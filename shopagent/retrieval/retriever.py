@@ -22,7 +22,6 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from shopagent.domain import NO_FILTERS, SearchFilters, SearchOptions, SearchRequest, SearchResult
 from shopagent.services import Services, build_services
 from shopagent.settings import Strategy, get_settings
-from shopagent.understanding import parse_search
 
 
 class ProductRetriever(BaseRetriever):
@@ -55,7 +54,7 @@ class ProductRetriever(BaseRetriever):
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
         """The full `SearchResult` (products, backend, fallbacks) for `query`."""
-        request = parse_search(query) if self.understand_query else SearchRequest(query)
+        request = self._services().parse(query) if self.understand_query else SearchRequest(query)
         if not self.filters.is_empty:
             request = SearchRequest(request.text, request.filters.merged(self.filters), request.language, query)
         options = SearchOptions(

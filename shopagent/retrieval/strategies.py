@@ -3,7 +3,8 @@
 - `pgvector_primary` / `chroma_primary`: the primary vector backend; on an error, or fewer than
   MIN_RESULTS_BEFORE_FALLBACK results above its threshold, the other one; when neither has enough above its
   threshold, the best products above the relaxed floor as "weaker matches".
-- `hybrid`: dense (pgvector, or Chroma when PostgreSQL is down) and full-text top-50 lists fused by RRF.
+- `hybrid`: dense (pgvector, or Chroma when PostgreSQL is down), full-text and (for Spanish) multilingual
+  top-50 lists fused by RRF, the top reranked by a cross-encoder (for English): see `hybrid`.
 - USE_PGVECTOR=false: Chroma alone, whatever was asked.
 
 Scores: every product returned carries its cosine `similarity` (computed from stored vectors for products
@@ -29,30 +30,24 @@ from shopagent.domain import (
     SearchOptions,
     SearchRequest,
     SearchResult,
-    figures,
 )
-from shopagent.matching import name_negates
 from shopagent.observability.tracing import annotate
 from shopagent.retrieval.backends import (
     BackendUnavailable,
     ChromaBackend,
     FullTextBackend,
+    MultilingualBackend,
     PgVectorBackend,
     Query,
     RetrievalBackend,
+    note_fallback,
 )
 from shopagent.retrieval.chroma import ChromaStore
-from shopagent.retrieval.fusion import reciprocal_rank_fusion
-from shopagent.settings import STRATEGIES, Backend, Settings
+from shopagent.retrieval.hybrid import HybridSearch
+from shopagent.retrieval.reranker import CrossEncoderReranker
+from shopagent.settings import STRATEGIES, Settings
 
 log = logging.getLogger(__name__)
-
-# Hybrid fusion: dense and full-text top-50 lists fused by RRF with the textbook k=60 and equal
-# weights. Tuned settings scored at most ~0.01 nDCG@10 higher on the sample queries (README "Figures"),
-# not enough to justify fitting them to 100 queries.
-HYBRID_CANDIDATES = 50
-HYBRID_WEIGHTS = {"vector": 1.0, "fulltext": 1.0, "negation": 1.0}
-RRF_K = 60
 
 StrategyFn = Callable[[SearchRequest, list[float], int, SearchOptions], SearchResult]
 
@@ -68,13 +63,25 @@ def _search_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
 class ProductSearch:
     """Runs a search request through the configured (or requested) strategy."""
 
-    def __init__(self, settings: Settings, embeddings: Embeddings, pool: Pool | None, chroma: ChromaStore | None):
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: Embeddings,
+        pool: Pool | None,
+        chroma: ChromaStore | None,
+        multilingual: Embeddings | None = None,
+        reranker: CrossEncoderReranker | None = None,
+    ):
         """Hold long-lived clients; nothing here connects per call."""
         self.settings = settings
         self.embeddings = embeddings
         self.pgvector = PgVectorBackend(pool)
         self.fulltext = FullTextBackend(pool)
         self.chroma = ChromaBackend(chroma)
+        ml_backend = MultilingualBackend(pool)
+        self.hybrid = HybridSearch(
+            settings, self.pgvector, self.chroma, self.fulltext, ml_backend, multilingual, reranker
+        )
 
     @traceable(run_type="chain", name="product_search", process_inputs=_search_inputs)
     def search(self, request: SearchRequest, options: SearchOptions | None = None) -> SearchResult:
@@ -177,7 +184,7 @@ class ProductSearch:
             reachable.append(backend)
             if len(products) >= max(self.settings.min_results_before_fallback, 1):
                 if reasons:
-                    self._note_fallback(order[0].name, backend.name, reasons)
+                    note_fallback(order[0].name, backend.name, reasons)
                 return SearchResult(products, strategy, backend.name, reasons, timings_ms=timings)
             reasons.append(
                 FallbackReason(backend.name, "too_few", f"{len(products)} results above threshold {threshold:.2f}")
@@ -190,18 +197,10 @@ class ProductSearch:
                 reasons.append(exc.reason)
                 continue
             if products:
-                self._note_fallback(order[0].name, backend.name, reasons)
+                note_fallback(order[0].name, backend.name, reasons)
                 return SearchResult(products, strategy, backend.name, reasons, weak_matches=True, timings_ms=timings)
         served = reachable[0].name if reachable else "none"
         return SearchResult([], strategy, served, reasons, timings_ms=timings)
-
-    @traceable(run_type="chain", name="fallback")
-    def _note_fallback(self, primary: str, served_by: str, reasons: list[FallbackReason]) -> dict[str, str]:
-        """A trace node that records a fallback and why."""
-        reason = "; ".join(str(r) for r in reasons)
-        annotate(primary=primary, served_by=served_by, fallback_reason=reason)
-        log.info("fallback from %s to %s: %s", primary, served_by, reason)
-        return {"primary": primary, "served_by": served_by, "reason": reason}
 
     def _pgvector_primary(self, request: SearchRequest, vector: list[float], k: int, o: SearchOptions) -> SearchResult:
         """pgvector, falling back to Chroma."""
@@ -216,79 +215,5 @@ class ProductSearch:
         return self._primary_with_fallback("chroma_only", (self.chroma,), request, vector, k, o)
 
     def _hybrid(self, request: SearchRequest, vector: list[float], k: int, o: SearchOptions) -> SearchResult:
-        """Dense (pgvector, or Chroma when pgvector is down) + full text, fused by weighted RRF."""
-        n = max(HYBRID_CANDIDATES, k)
-        floor = self.settings.relaxed_similarity_floor
-        dense_query = Query(request.text, vector, request.filters, n, floor)
-        timings: dict[str, float] = {}
-        reasons: list[FallbackReason] = []
-        dense: list[ProductView] = []
-        dense_backend: Backend = self.pgvector.name
-        started = time.perf_counter()
-        for candidate in (self.pgvector, self.chroma):
-            try:
-                dense = candidate.search(dense_query)
-                dense_backend = candidate.name
-                break
-            except BackendUnavailable as exc:
-                reasons.append(exc.reason)
-        timings["dense"] = round((time.perf_counter() - started) * 1000, 2)
-        started = time.perf_counter()
-        try:
-            lexical = self.fulltext.search(Query(request.text, vector, request.filters, n))
-        except BackendUnavailable as exc:
-            reasons.append(exc.reason)
-            lexical = []
-        timings["fulltext"] = round((time.perf_counter() - started) * 1000, 2)
-        if reasons:
-            self._note_fallback("hybrid", dense_backend if dense else "none", reasons)
-        products = self._fuse(vector, dense, lexical, k, floor, request.filters.exclude_terms)
-        backend: Backend = "hybrid" if lexical else (dense_backend if dense else "none")
-        threshold = self._threshold(self.pgvector, o)
-        weak = bool(products) and all((p["similarity"] or 0.0) < threshold for p in products)
-        return SearchResult(products, "hybrid", backend, reasons, weak_matches=weak, timings_ms=timings)
-
-    # dense / lexical are already the outputs of the sibling backend runs; don't send them twice.
-    @traceable(run_type="chain", name="fusion", process_inputs=lambda inputs: {"k": inputs.get("k")})
-    def _fuse(
-        self,
-        vector: list[float],
-        dense: list[ProductView],
-        lexical: list[ProductView],
-        k: int,
-        floor: float,
-        negated: tuple[str, ...] = (),
-    ) -> list[ProductView]:
-        """Weighted RRF of the lists; every fused product gets its cosine similarity; drop those below the
-        relaxed floor (lexical matches that mean something else). For a negation query ("chair without
-        wheels"), candidates whose name says so ("..., No Wheels") form a third list: they match the
-        constraint explicitly, which neither the embedding nor full text can see."""
-        by_id = {p["product_id"]: p for p in lexical} | {p["product_id"]: p for p in dense}
-        rankings = {"vector": [p["product_id"] for p in dense], "fulltext": [p["product_id"] for p in lexical]}
-        if negated:
-            rankings["negation"] = [
-                pid
-                for pid in dict.fromkeys(rankings["vector"] + rankings["fulltext"])
-                if name_negates(by_id[pid]["name"], negated)
-            ]
-        fused = reciprocal_rank_fusion(rankings, HYBRID_WEIGHTS, RRF_K)
-        missing = [pid for pid, _ in fused[: k * 2] if by_id[pid]["similarity"] is None]
-        sims = self.pgvector.similarities(vector, missing)
-        out: list[ProductView] = []
-        for pid, score in fused:
-            product = by_id[pid]
-            sim = product["similarity"] if product["similarity"] is not None else sims.get(pid)
-            if sim is None or sim < floor:
-                continue
-            out.append({**product, "score": score, "backend": "hybrid", "similarity": sim})
-            if len(out) == k:
-                break
-        annotate(
-            rrf_k=RRF_K,
-            weights=HYBRID_WEIGHTS,
-            dense=len(dense),
-            fulltext=len(lexical),
-            negation=len(rankings.get("negation", [])),
-            **figures(out),
-        )
-        return out
+        """Dense, full text, multilingual and negation lists fused by RRF, then reranked (see `hybrid`)."""
+        return self.hybrid.run(request, vector, k, self._threshold(self.pgvector, o))

@@ -17,7 +17,7 @@ from typing import Any
 
 from shopagent.domain import SearchFilters, SearchRequest
 from shopagent.settings import Language
-from shopagent.understanding.glossary import color_words, translate_es
+from shopagent.understanding.glossary import COLOR_WORDS, translate_es
 from shopagent.understanding.intent import (
     CATEGORY_CUE,
     CHEAPER,
@@ -28,19 +28,19 @@ from shopagent.understanding.intent import (
     REFINE_CUE,
     Intent,
     classify,
+    facet,
     looks_like_question,
     references,
 )
-from shopagent.understanding.language import message_language
+from shopagent.understanding.language import detect_language
 from shopagent.understanding.negation import extract_negations
 from shopagent.understanding.prices import extract_price
-from shopagent.understanding.request import parse_search
+from shopagent.understanding.request import catalog_term, parse_search
 from shopagent.understanding.vocabulary import Vocabulary
 
 __all__ = ["Understanding", "Vocabulary", "parse_search", "understand"]
 
-COLORS = color_words()
-_COLOR_RE = re.compile(r"\b(" + "|".join(sorted(COLORS, key=len, reverse=True)) + r")\b", re.I)
+_COLOR_RE = re.compile(r"\b(" + "|".join(sorted(COLOR_WORDS, key=len, reverse=True)) + r")\b", re.I)
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Understanding:
     refs: list[int] = field(default_factory=list)  # 0-based positions of shown products ("the second one" -> [1])
     request: SearchRequest = field(default_factory=lambda: SearchRequest(""))
     notes: list[str] = field(default_factory=list)
+    facet: str | None = None  # what a question about shown products asks: "brand", "price", "color", "rating"
 
 
 def median_price(shown: Sequence[Mapping[str, Any]]) -> float | None:
@@ -62,13 +63,23 @@ def median_price(shown: Sequence[Mapping[str, Any]]) -> float | None:
 
 
 def _follow_up_filters(
-    text: str, vocab: Vocabulary, shown: Sequence[Mapping[str, Any]], notes: list[str]
+    text: str,
+    language: str,
+    vocab: Vocabulary,
+    shown: Sequence[Mapping[str, Any]],
+    notes: list[str],
+    translate: Callable[[str], str],
 ) -> tuple[SearchFilters, str]:
     """Filters a follow-up adds (cheaper, only <brand>, in <colour>, without X, under $N) and its leftover words."""
-    lo, hi, rest = extract_price(text)
-    negated, rest = extract_negations(rest)
-    f = SearchFilters(price_min=lo, price_max=hi, exclude_terms=tuple(translate_es(t) for t in negated))
-    rest = translate_es(rest)
+    price = extract_price(text, language)
+    negated = extract_negations(price.text)
+    f = SearchFilters(
+        price_min=price.price_min,
+        price_max=price.price_max,
+        exclude_terms=tuple(catalog_term(translate(t), vocab) if language == "es" else t for t in negated.terms),
+        exclude_colors=tuple(negated.colors),
+    )
+    rest = translate_es(negated.text)
     median = median_price(shown)
     if CHEAPER.search(text) and f.price_max is None:
         if median is not None:
@@ -77,7 +88,7 @@ def _follow_up_filters(
             notes.append("no_prices")
     if PRICIER.search(text) and f.price_min is None and median is not None:
         f = SearchFilters(price_min=round(median * 1.01, 2)).merged(f)
-    colors = tuple(dict.fromkeys(COLORS[c.lower()] for c in _COLOR_RE.findall(text)))
+    colors = tuple(dict.fromkeys(COLOR_WORDS[c.lower()] for c in _COLOR_RE.findall(negated.text)))
     if colors:
         f = f.merged(SearchFilters(colors=colors))
         rest = _COLOR_RE.sub(" ", rest)
@@ -102,34 +113,40 @@ def understand(
     shown: Sequence[Mapping[str, Any]] = (),
     previous_language: str | None = None,
     off_topic: Callable[[str], bool] | None = None,
+    translate: Callable[[str], str] | None = None,
 ) -> Understanding:
     """Intent, language, references and search request of one message, given what is on screen.
 
-    `off_topic(text)` (an embedding check) is asked only about questions the rules took for a search."""
+    `off_topic(text)` (an embedding check) is asked only about questions the rules took for a search;
+    `translate` turns Spanish words into the catalog's English ones (default: the shop glossary)."""
     brand = vocab.find_brand(text)
     # Brand names ("TRESemmé") say nothing about the shopper's language.
-    language = message_language(re.sub(re.escape(brand), " ", text, flags=re.I) if brand else text, previous_language)
+    unbranded = re.sub(re.escape(brand), " ", text, flags=re.I) if brand else text
+    language = detect_language(unbranded, vocab.words, previous_language)
     intent = classify(text, len(shown))
     u = Understanding(intent=intent, language=language)
     if intent in ("compare", "similar", "details"):
         u.refs = [i for i in references(text, len(shown)) if i < len(shown)]
+        u.facet = facet(text)
         return u
     if intent != "search":
         return u
-    if shown and not NEW_SEARCH.search(text):
-        filters, leftover = _follow_up_filters(text, vocab, shown, u.notes)
+    if shown:
+        filters, leftover = _follow_up_filters(text, language, vocab, shown, u.notes, translate or translate_es)
         cue = bool(CHEAPER.search(text) or PRICIER.search(text) or REFINE_CUE.search(text))
-        if (cue or not filters.is_empty) and (not leftover or (cue and len(leftover.split()) <= 3)):
-            u.intent, u.request = "refine", SearchRequest(leftover, filters, language, text)
+        # "quiero ver los de menos de 100 pesos": a new-search cue with nothing new to search for refines.
+        new_search = bool(NEW_SEARCH.search(text)) and bool(leftover)
+        if not new_search and (cue or not filters.is_empty) and (not leftover or (cue and len(leftover.split()) <= 3)):
+            u.intent, u.request = "refine", SearchRequest(leftover, filters, language, text, leftover)
             return u
     if off_topic is not None and looks_like_question(text) and off_topic(text):
         u.intent = "out_of_scope"
         return u
-    parsed = parse_search(text, language)
+    parsed = parse_search(text, language, vocab, translate)
     filters = parsed.filters
     if (m := ONLY.search(text)) and (brand := vocab.find_brand(m.group(1))):
         filters = filters.merged(SearchFilters(brands=(brand,)))
     if (m := CATEGORY_CUE.search(text)) and (category := vocab.find_category(m.group(1))):
         filters = filters.merged(SearchFilters(categories=(category,)))
-    u.request = SearchRequest(parsed.text, filters, language, text)
+    u.request = SearchRequest(parsed.text, filters, language, text, parsed.native)
     return u

@@ -203,16 +203,41 @@ SHARED_WORDS = frozenset({"cable", "sofa", "anti", "collar", "agenda", "tenis", 
 ENGLISH_COLORS = frozenset(
     "red blue black white green yellow pink gray brown tan beige purple orange silver gold navy".split()
 )
+_SPANISH_COLORS = {
+    "rojo": "red", "azul": "blue", "negro": "black", "blanco": "white", "verde": "green", "amarillo": "yellow",
+    "rosa": "pink", "rosado": "pink", "gris": "gray", "marrón": "brown", "marron": "brown", "café": "brown",
+    "cafe": "brown", "morado": "purple", "naranja": "orange", "plateado": "silver", "dorado": "gold",
+    "beige": "beige", "marino": "navy",
+}  # fmt: skip
+
+
+def _inflections(word: str) -> set[str]:
+    """A Spanish colour adjective with its gender and number forms (rojo, roja, rojos, rojas; azul, azules)."""
+    if word.endswith("o"):
+        return {word, word[:-1] + "a", word + "s", word[:-1] + "as"}
+    if word.endswith(("l", "n", "s", "z", "r")) or word.endswith(("ón",)):
+        return {word, word + "es", word.replace("ón", "on") + "es"}
+    return {word, word + "s"}
+
+
+# Colour words of both languages -> the English colour (for colour filters and colour exclusions).
+COLOR_WORDS: dict[str, str] = (
+    {c: c for c in ENGLISH_COLORS}
+    | {"grey": "gray", "golden": "gold"}
+    | {form: en for es, en in _SPANISH_COLORS.items() for form in _inflections(es)}
+)
 
 
 def color_words() -> dict[str, str]:
     """Colour words in English and Spanish -> the English colour (for colour filters)."""
-    return (
-        {c: c for c in ENGLISH_COLORS} | {"grey": "gray"} | {es: en for es, en in ES_EN.items() if en in ENGLISH_COLORS}
-    )
+    return COLOR_WORDS
+
+
+def strip_fillers_es(text: str) -> str:
+    """Spanish request words and articles removed ("quiero una botella de agua" -> "botella agua")."""
+    return _ES_FILLER.sub(" ", text)
 
 
 def translate_es(text: str) -> str:
     """Word-level Spanish->English for shop vocabulary; unknown words are kept."""
-    text = _ES_FILLER.sub(" ", text)
-    return " ".join(ES_EN.get(w.lower(), w) for w in text.split())
+    return " ".join(ES_EN.get(w.lower(), w) for w in strip_fillers_es(text).split())

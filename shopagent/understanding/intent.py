@@ -22,7 +22,13 @@ _HELP = re.compile(
 )
 _COMPARE = re.compile(
     r"\b(compare|comparison|versus|vs\.?|difference\s+between|which\s+(one\s+)?is\s+better|compar[ae]r?|compara|"
-    r"comparaci[oó]n|diferencias?\s+entre|cu[aá]l\s+es\s+mejor)\b",
+    r"comparaci[oó]n|diferencias?\s+entre|cu[aá]l\s+es\s+mejor)\b"
+    # Superlatives over what is on screen: "which one is the cheapest?", "¿cuál tiene mejor calificación?".
+    r"|\b(cheapest|least\s+expensive|lowest[-\s]priced?|best[-\s]rated|highest[-\s]rated|top[-\s]rated|"
+    r"best\s+review(?:s|ed)?|most\s+popular|most\s+expensive)\b"
+    r"|\bwhich\b.*\b(best|cheapest|lowest|highest|most|least|better)\b"
+    r"|\bcu[aá]l(?:es)?\b.*\b(m[aá]s\s+barat[oa]s?|m[aá]s\s+econ[oó]mic[oa]s?|m[aá]s\s+car[oa]s?|mejor\w*|"
+    r"m[aá]s\s+(?:popular|vendid[oa]))",
     re.I,
 )
 _SIMILAR = re.compile(
@@ -61,7 +67,8 @@ FOLLOWUP_FILLER = re.compile(
     r"any|some|with|the|a|an|in|of|what|about|how|i|want|need|muestra|mu[eé]strame|los|las|unos|unas|algo|"
     r"opciones|productos|en|y|con|pero|mejor|por|favor|quiero|que|sean|esos|esas|color|colour|cheaper|"
     r"less|expensive|more|pricier|m[aá]s|barat[oa]s?|econ[oó]mic[oa]s?|car[oa]s?|menos|only|just|solo|s[oó]lo|"
-    r"solamente|cheap)\b",
+    r"solamente|cheap|hay|there|have|has|do|you|see|ver|veo|de|del|la|el|is|are|es|son|also|too|tambi[eé]n|"
+    r"same|igual(?:es)?|mism[oa]s?|tienes|tienen|looking|for|busco|quiero|quisiera|necesito)\b",
     re.I,
 )
 # Starts a new search even when products are on screen ("I'm looking for ...", "busco ...").
@@ -105,6 +112,24 @@ _NUMBER_REF = re.compile(r"(?<![$\d.,])#?\b([1-9])\b(?!\s*(?:\$|usd|dollars?|d[o
 PRICE_NUMBERS = re.compile(r"\$\s*\d+(?:[.,]\d+)?|\d+(?:[.,]\d+)?\s*(?:\$|usd|dollars?|d[oó]lares|euros?)", re.I)
 
 
+# What a question about a shown product asks ("what brand is the second one?", "¿cuánto cuesta la primera?").
+_FACETS = {
+    "brand": re.compile(r"\b(brand|make[sr]?|manufacturer|marca|fabricante)\b", re.I),
+    "price": re.compile(
+        r"\b(price|prices|cost|costs|how\s+much|cheap\w*|expensive|precio|cu[aá]nto|cuesta|vale|barat\w*|"
+        r"econ[oó]mic\w*|car[oa]s?)\b",
+        re.I,
+    ),
+    "color": re.compile(r"\b(colou?rs?|colores)\b", re.I),
+    "rating": re.compile(r"\b(rating|rated|reviews?|stars?|calificaci[oó]n|valoraci[oó]n|opiniones|estrellas)\b", re.I),
+}
+
+
+def facet(text: str) -> str | None:
+    """The attribute a question about shown products asks for, if it names one."""
+    return next((name for name, pattern in _FACETS.items() if pattern.search(text)), None)
+
+
 def references(text: str, n_shown: int) -> list[int]:
     """0-based positions of shown products the message points at, in order of mention."""
     cleaned = PRICE_NUMBERS.sub(" ", text)
@@ -135,8 +160,9 @@ def classify(text: str, n_shown: int) -> Intent:
         return "similar"
     if has_shown and _DETAILS.search(text):
         return "details"
-    if has_shown and references(text, n_shown) and len(text.split()) <= 4 and not PRICE_NUMBERS.search(text):
-        return "details"  # "the second one?" / "¿y el tercero?"
+    refs = has_shown and references(text, n_shown) and not PRICE_NUMBERS.search(text)
+    if refs and (len(text.split()) <= 4 or looks_like_question(text) or facet(text)):
+        return "details"  # "the second one?", "¿y el tercero?", "what brand is the second one?"
     return "search"
 
 
