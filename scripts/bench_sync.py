@@ -2,8 +2,8 @@
 
 1. the initial load of the catalog (for reference);
 2. a no-change sync (incremental, then full): the nightly run when nothing changed;
-3. a dirty copy of the catalog (scripts/make_dirty_feed.py), with the summary it produces;
-4. a metadata-only update: every price changed (products without one get one), into both stores.
+3. a metadata-only update: every price changed (products without one get one), into both stores;
+4. a dirty copy of that repriced catalog (scripts/make_dirty_feed.py), with the summary it produces.
 
     python scripts/bench_sync.py [--catalog data/esci-us/products.jsonl.gz] [--keep] [--json]
 
@@ -72,7 +72,9 @@ def run(settings: Settings, records: list[dict[str, Any]], work: Path) -> dict[s
     out["initial_load"] = _figures(sync(feed))
     out["no_change_incremental"] = _figures(sync(feed))
     out["no_change_full"] = _figures(sync(feed, "full"))
-    lines, injected = dirty(records, 0.2, 7)
+    repriced = [{**r, "price": round((r.get("price") or 10.0) * 1.1 + 0.01, 2)} for r in records]
+    out["every_price_changed"] = _figures(sync(_write(work / "repriced.jsonl", repriced)))
+    lines, injected = dirty(repriced, 0.2, 7)  # the faults are then the only differences
     (work / "dirty.jsonl").write_bytes(b"".join(lines))
     dirty_summary = sync(work / "dirty.jsonl")
     out["dirty_feed"] = {
@@ -84,8 +86,6 @@ def run(settings: Settings, records: list[dict[str, Any]], work: Path) -> dict[s
         "issues": dict(dirty_summary.issues.most_common()),
         "exit_code": dirty_summary.exit_code,
     }
-    repriced = [{**r, "price": round((r.get("price") or 10.0) * 1.1 + 0.01, 2)} for r in records]
-    out["every_price_changed"] = _figures(sync(_write(work / "repriced.jsonl", repriced)))
     return out
 
 

@@ -10,24 +10,9 @@ CREATE INDEX IF NOT EXISTS products_inactive_idx ON products (deactivated_at) WH
 -- clears it, so the next sync writes the row again.
 ALTER TABLE products ADD COLUMN IF NOT EXISTS row_hash text;
 
-CREATE OR REPLACE FUNCTION products_touch() RETURNS trigger
+CREATE OR REPLACE FUNCTION products_clear_row_hash() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.updated_at := now();
-    IF TG_OP = 'INSERT' THEN
-        NEW.embedding_stale := NEW.embedding IS NULL;
-        IF NEW.embedding IS NOT NULL THEN
-            NEW.last_embedding_update := coalesce(NEW.last_embedding_update, now());
-        END IF;
-        RETURN NEW;
-    END IF;
-    IF NEW.embedding IS DISTINCT FROM OLD.embedding THEN
-        NEW.embedding_stale := NEW.embedding IS NULL;
-        NEW.last_embedding_update := now();
-    ELSIF NEW.embedded_text IS DISTINCT FROM OLD.embedded_text
-          OR NEW.content_hash IS DISTINCT FROM OLD.content_hash THEN
-        NEW.embedding_stale := true;
-    END IF;
     IF NEW.row_hash IS NOT DISTINCT FROM OLD.row_hash
        AND (NEW.name, NEW.description, NEW.bullet_points, NEW.brand, NEW.color, NEW.category, NEW.price,
             NEW.rating, NEW.rating_count, NEW.in_stock, NEW.is_book, NEW.image_url, NEW.attributes,
@@ -41,6 +26,10 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+DROP TRIGGER IF EXISTS products_clear_row_hash ON products;
+CREATE TRIGGER products_clear_row_hash BEFORE UPDATE ON products
+    FOR EACH ROW EXECUTE FUNCTION products_clear_row_hash();
 
 -- What search may show, for consumers that read the table directly (the langchain-postgres PGVectorStore).
 CREATE OR REPLACE VIEW active_products AS SELECT * FROM products WHERE active;
