@@ -26,6 +26,7 @@ from agent.state import State, TurnResult, turn_result
 from shopagent.domain import ProductView, SearchFilters, SearchOptions, SearchRequest, updated
 from shopagent.observability.tracing import add_tags, annotate
 from shopagent.understanding import understand
+from tools.products import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,28 @@ def last_user_text(state: State) -> str:
 def with_reasons(products: list[ProductView], lang: str) -> list[ProductView]:
     """Products as shown: each with why it is listed, in the shopper's language."""
     return [updated(p, reason=prompts.reason_text(lang, p.get("why") or {}, p["similarity"])) for p in products]
+
+
+def as_shown(result: ToolResult, shown: list[ProductView]) -> ToolResult:
+    """A details/compare result whose products keep the similarity they were shown with (a read by id has none)."""
+    sims = {p["product_id"]: p["similarity"] for p in shown}
+    products = [{**p, "similarity": sims.get(p["product_id"], p["similarity"])} for p in result.get("products") or []]
+    return {**result, "products": products}  # type: ignore[typeddict-item]
+
+
+def with_notes(answer: str, lang: str, result: TurnResult, state: State, context: Context) -> str:
+    """The answer followed by what the shopper should know about how it was made: the catalog database was
+    unavailable (results from the backup index), the conversation's memory is unavailable, the LLM failed."""
+    notes = [
+        key
+        for key, applies in (
+            ("search_degraded", result.get("degraded")),
+            ("memory_unavailable", not context.memory),
+            ("llm_unavailable", state.get("llm_fallback_reason")),
+        )
+        if applies
+    ]
+    return "\n".join([answer, *(prompts.t(lang, key) for key in notes)])
 
 
 class AgentNodes:
@@ -112,7 +135,7 @@ class AgentNodes:
             log.warning("LLM unavailable, falling back to the deterministic brain: %s", exc)
             annotate(llm_fallback_reason=str(exc))
             return {"llm_fallback_reason": str(exc)}
-        update: dict[str, Any] = {"answer": out.answer, "brain": "llm", "messages": [AIMessage(out.answer)]}
+        update: dict[str, Any] = {"brain": "llm"}
         lang = state.get("language") or "en"
         for name, args, result in out.tool_results:
             if name in ("search_products", "similar_products") and result.get("products"):
@@ -121,8 +144,9 @@ class AgentNodes:
             if name == "search_products":
                 filters = SearchFilters.from_dict(result.get("filters"))
                 update["search"] = SearchRequest(result.get("query") or str(args.get("query", "")), filters, lang)
+        answer = with_notes(out.answer, lang, update.get("result") or TurnResult(), state, runtime.context)
         annotate(brain="llm", tool_calls=[n for n, _, _ in out.tool_results])
-        return update
+        return {**update, "answer": answer, "messages": [AIMessage(answer)]}
 
     # ------------------------------------------------------------ deterministic actions
 
@@ -185,7 +209,7 @@ class AgentNodes:
         if not targets:
             return {"result": turn_result("details", ask="need_ref" if shown else "need_shown", products=[])}
         result = self._deps().tools["product_details"].invoke({"product_ids": [p["product_id"] for p in targets]})
-        return {"result": turn_result("details", result)}
+        return {"result": turn_result("details", as_shown(result, targets))}
 
     def compare(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compare the referenced products (the top three when none is named)."""
@@ -195,7 +219,7 @@ class AgentNodes:
         if len(targets) < 2:
             return {"result": turn_result("compare", ask="need_two" if shown else "need_shown", products=[])}
         result = self._deps().tools["compare_products"].invoke({"product_ids": [p["product_id"] for p in targets]})
-        return {"result": turn_result("compare", result)}
+        return {"result": turn_result("compare", as_shown(result, targets))}
 
     def similar(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Diverse products similar to the referenced one (the first when none is named)."""
@@ -221,9 +245,7 @@ class AgentNodes:
         """The deterministic answer from templates, in the user's language."""
         lang = state.get("language") or "en"
         result = state.get("result") or TurnResult()
-        answer = render(result, state, lang)
-        if state.get("llm_fallback_reason"):
-            answer = f"{answer}\n{prompts.t(lang, 'llm_unavailable')}"
+        answer = with_notes(render(result, state, lang), lang, result, state, runtime.context)
         annotate(
             kind=result.get("kind", "help"),
             status=result.get("status", "ok"),

@@ -84,6 +84,10 @@ T: dict[str, dict[str, str]] = {
         "filters_categories": "in {value}",
         "filters_in_stock": "in stock",
         "llm_unavailable": "(The language model is unavailable; I answered with the built-in assistant.)",
+        "search_degraded": "(The main product database is unavailable right now: these results come from the backup "
+        "index and may be less complete.)",
+        "memory_unavailable": "(Our conversation's memory is unavailable right now: I can't see your earlier "
+        "messages, and this one won't be remembered.)",
     },
     "es": {
         "greeting": '¡Hola! Puedo ayudarte a encontrar productos: dime qué buscas (p. ej. "cinturones de cuero '
@@ -145,6 +149,10 @@ T: dict[str, dict[str, str]] = {
         "filters_categories": "en {value}",
         "filters_in_stock": "disponibles",
         "llm_unavailable": "(El modelo de lenguaje no está disponible; respondí con el asistente integrado.)",
+        "search_degraded": "(La base de datos principal de productos no está disponible ahora: estos resultados "
+        "vienen del índice de respaldo y pueden ser menos completos.)",
+        "memory_unavailable": "(La memoria de nuestra conversación no está disponible ahora: no veo tus mensajes "
+        "anteriores y este no se recordará.)",
     },
 }
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(1, ge=1)
     db_pool_max_size: int = Field(8, ge=1)
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
+    # While the database is down, how often a request probes it (the first turn after a restart waits at most this).
+    db_probe_interval_s: float = Field(0.5, gt=0, le=60)
 
     # Embeddings
     embedding_provider: Literal["local", "ollama"] = "local"
@@ -97,7 +99,13 @@ class Settings(BaseSettings):
     # HTTP
     port: int = Field(8000, ge=1, le=65535)
     host: str = "127.0.0.1"
+    # Worker processes of `shopagent serve` (all state is in PostgreSQL, so any worker serves any session).
+    workers: int = Field(1, ge=1, le=64)
     max_message_chars: int = Field(2000, ge=1)
+    # Turns of one session run one at a time (enqueued); one that waits longer than this gets 409 + Retry-After.
+    turn_wait_timeout_s: float = Field(10.0, gt=0, le=300)
+    # Turns in flight per worker (each holds its session's lock on a connection of its own); more wait, as above.
+    max_concurrent_turns: int = Field(16, ge=1, le=256)
 
     # LangSmith (off by default)
     langsmith_tracing: bool = False

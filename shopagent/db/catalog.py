@@ -86,7 +86,8 @@ def vector_search(
     column: VectorColumn = "embedding",
 ) -> list[ProductView]:
     """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`. `column` is the
-    MiniLM vector (`embedding`) or the multilingual one (`embedding_ml`)."""
+    MiniLM vector (`embedding`) or the multilingual one (`embedding_ml`). Best first; never a NaN
+    similarity (a zero vector, stored or asked for, has no cosine distance)."""
     if column not in _COLUMN_BACKEND:
         raise ValueError(f"unknown vector column {column!r}")
     params: dict[str, Any] = {
@@ -95,8 +96,10 @@ def vector_search(
         "backend": _COLUMN_BACKEND[column],
     }
     params["threshold"] = -1.0 if threshold is None else float(threshold)
-    # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of
-    # order, so the outer query re-sorts (pgvector's documented pattern).
+    # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of order, so the outer
+    # query re-sorts (pgvector's documented pattern). It sorts by the similarity, not by `distance`: PostgreSQL 17+
+    # knows the CTE's rows come "ordered by distance" and would keep that order (an incremental sort at most).
+    # NaN passes `>= threshold` in PostgreSQL (NaN sorts above every number), hence the explicit test.
     query = sql.SQL(
         """WITH nearest AS MATERIALIZED (
                SELECT {view}, p.{col} <=> %(q)s AS distance
@@ -106,8 +109,8 @@ def vector_search(
                LIMIT %(k)s)
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
                   %(backend)s AS backend
-           FROM nearest WHERE 1 - distance >= %(threshold)s
-           ORDER BY distance, product_id"""
+           FROM nearest WHERE distance <> 'NaN'::float8 AND 1 - distance >= %(threshold)s
+           ORDER BY similarity DESC, product_id"""
     ).format(view=sql.SQL(_VIEW), col=sql.Identifier(column), where=filter_clause(filters, params))
     return cast(list[ProductView], conn.execute(query, params).fetchall())
 
@@ -134,7 +137,8 @@ def fulltext_search(conn: Connection, text: str, k: int, filters: SearchFilters 
 def neighbours_with_vectors(
     conn: Connection, product_id: str, k: int, filters: SearchFilters = NO_FILTERS
 ) -> list[tuple[ProductView, np.ndarray]]:
-    """Nearest products to a stored product (itself excluded), with their vectors (for MMR)."""
+    """Nearest products to a stored product (itself excluded), with their vectors (for MMR), best first; none with a
+    NaN similarity (see `vector_search`)."""
     params: dict[str, Any] = {"pid": product_id, "k": int(k)}
     query = sql.SQL(
         """WITH src AS (SELECT embedding FROM products WHERE id = %(pid)s AND embedding IS NOT NULL),
@@ -146,7 +150,8 @@ def neighbours_with_vectors(
                LIMIT %(k)s)
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
                   'pgvector' AS backend, embedding
-           FROM nearest ORDER BY distance, product_id"""
+           FROM nearest WHERE distance <> 'NaN'::float8
+           ORDER BY similarity DESC, product_id"""
     ).format(view=sql.SQL(_VIEW), where=filter_clause(filters, params))
     out = []
     for row in conn.execute(query, params).fetchall():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -28,6 +30,17 @@ _HNSW_INDEX_DDL = (
 def first_value(row: Any) -> Any:
     """First value of a dict or tuple row."""
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+@contextmanager
+def migration_lock(conn: Connection) -> Iterator[None]:
+    """Hold the migration lock on `conn` for a block that migrates through other connections (LangGraph's
+    checkpointer `setup()`, which several workers starting together would otherwise race)."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_ID,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_ID,))
 
 
 def migration_files() -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ backend reports the same scale.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,8 @@ class ChromaStore:
             for pid, found, dist in zip(res["ids"][0], metadatas[0], distances[0], strict=True):
                 meta: dict[str, Any] = dict(found or {})
                 sim = distance_to_similarity(float(dist))
+                if not math.isfinite(sim):
+                    continue  # a zero or broken stored vector has no cosine similarity
                 if threshold is not None and sim < threshold:
                     below_threshold = True  # results come nearest first: the rest are below too
                     break
