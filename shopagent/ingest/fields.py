@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from shopagent.ingest.issues import Issue, Issues, Reason
+from shopagent.text import CONTROL_CHARACTERS, LONE_SURROGATES
 
-# C0/C1 control characters except tab, newline and carriage return: PostgreSQL refuses NUL, the rest is noise.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _NON_FINITE = re.compile(r"[+-]?\s*(inf|infinity|nan)", re.IGNORECASE)
 _EXPONENT = re.compile(r"\d+(?:\.\d+)?[eE][+-]?\d+")
 _MINUS = frozenset("-\u2212\u2012\u2013")  # hyphen-minus, minus sign, figure dash, en dash
@@ -32,14 +31,15 @@ TEXT_SCALARS = (str, int, float, Decimal)
 
 
 def scrub(text: str, field: str | None, issues: Issues) -> str:
-    """`text` without control characters and lone surrogates (replaced by U+FFFD), noting either repair."""
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("", text)
+    """`text` without control characters and lone surrogates (replaced by U+FFFD), noting either repair, in Unicode
+    NFC as the API cleans shoppers' messages (`shopagent.text.clean_text`), so both search alike."""
+    if CONTROL_CHARACTERS.search(text):
+        text = CONTROL_CHARACTERS.sub("", text)
         issues.append(Issue("repaired", "control_characters", field))
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
+    if LONE_SURROGATES.search(text):
+        text = LONE_SURROGATES.sub("\ufffd", text)
         issues.append(Issue("repaired", "invalid_unicode", field))
-    return text
+    return unicodedata.normalize("NFC", text)
 
 
 def finite(value: float | Decimal) -> bool:
@@ -269,7 +269,7 @@ def _parse_price_text(text: str, rules: PriceRules, issues: Issues) -> float | N
     """The amount written in `text` (negative amounts keep their sign), or None with a warning."""
     from price_parser import Price
 
-    text = _CONTROL.sub("", _SURROGATE.sub("", text)).strip()
+    text = CONTROL_CHARACTERS.sub("", LONE_SURROGATES.sub("", text)).strip()
     if _NON_FINITE.search(text) and not re.search(r"\d", text):
         return _null_price(issues, "price_not_finite", text)
     head = re.split(r"\d", text, maxsplit=1)[0]
