@@ -18,6 +18,8 @@ a product, compare products and find similar ones, using the tools. Rules:
 - Previous search: {search_text!r} with filters {filters}. For "cheaper", "only <brand>", "without X" search again \
 with the previous query plus the new filters.
 - If results are marked weak_matches, say they are weaker matches.
+- A product with active: false, or listed as unavailable or unknown, has been discontinued: say it is no longer \
+available and never recommend it.
 - If the request is not about shopping, say politely what you can do.
 - Reply in {language_name}, briefly."""
 
@@ -43,6 +45,9 @@ T: dict[str, dict[str, str]] = {
         "need_two": 'Tell me which products to compare, e.g. "compare 1 and 3" (1 to {n}).',
         "details": "{n}. {name}{brand} — {price}.",
         "details_extra": "Rating {rating}/5 ({count} reviews). Colour: {color}. Category: {category}.",
+        "unavailable": "{n}. {name} is no longer available.",
+        "unavailable_short": "no longer available",
+        "similar_unavailable": '"{name}" is no longer available; similar products (varied picks):',
         "compare": "Comparison:",
         "compare_row": "{n}. {name}{brand} — {price}, rating {rating}",
         "cheapest": "Cheapest: {name}.",
@@ -105,6 +110,9 @@ T: dict[str, dict[str, str]] = {
         "need_two": 'Dime qué productos comparar, p. ej. "compara el 1 y el 3" (del 1 al {n}).',
         "details": "{n}. {name}{brand} — {price}.",
         "details_extra": "Valoración {rating}/5 ({count} opiniones). Color: {color}. Categoría: {category}.",
+        "unavailable": "{n}. {name} ya no está disponible.",
+        "unavailable_short": "ya no está disponible",
+        "similar_unavailable": '"{name}" ya no está disponible; productos parecidos (opciones variadas):',
         "compare": "Comparación:",
         "compare_row": "{n}. {name}{brand} — {price}, valoración {rating}",
         "cheapest": "El más barato: {name}.",

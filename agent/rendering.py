@@ -59,6 +59,11 @@ def _naming(state: State, lang: str, product: ProductView) -> dict[str, Any]:
     }
 
 
+def _unavailable(state: State, lang: str, product: ProductView) -> str:
+    """A referenced product that was discontinued (or removed since it was shown)."""
+    return prompts.t(lang, "unavailable", n=_number(state, product["product_id"]), name=product["name"])
+
+
 def _facet_line(state: State, lang: str, product: ProductView) -> str | None:
     """The direct answer to "what brand / how much / what colour / how is it rated" about one product."""
     name = state.get("facet")
@@ -68,7 +73,7 @@ def _facet_line(state: State, lang: str, product: ProductView) -> str | None:
         "color": prompts.colour_name(lang, (product.get("color") or "").lower()) if product.get("color") else None,
         "rating": product.get("rating"),
     }
-    if name not in values:
+    if name not in values or product.get("active") is False:
         return None
     n, title = _number(state, product["product_id"]), product["name"]
     if (value := values[name]) is None:
@@ -78,11 +83,17 @@ def _facet_line(state: State, lang: str, product: ProductView) -> str | None:
 
 def _render_details(result: TurnResult, state: State, lang: str) -> str:
     """Details of each product: the direct answer to the question asked (if any), headline, rating/colour/category,
-    highlights."""
-    if not result.get("products"):
+    highlights; a discontinued one (inactive, or gone from the catalog since it was shown) is said to be no longer
+    available."""
+    missing = set(result.get("missing") or [])
+    gone = [p for p in state.get("shown") or [] if p["product_id"] in missing]
+    if not result.get("products") and not gone:
         return result.get("message", "")
     blocks = [line for p in result.get("products") or [] if (line := _facet_line(state, lang, p))]
     for p in result.get("products") or []:
+        if p.get("active") is False:
+            blocks.append(_unavailable(state, lang, p))
+            continue
         lines = [prompts.t(lang, "details", **_naming(state, lang, p))]
         lines.append(
             prompts.t(
@@ -98,6 +109,7 @@ def _render_details(result: TurnResult, state: State, lang: str) -> str:
         if not p.get("highlights") and p.get("description"):
             lines.append(p.get("description") or "")
         blocks.append("\n".join(lines))
+    blocks += [_unavailable(state, lang, p) for p in gone]
     return "\n\n".join(blocks)
 
 
@@ -109,14 +121,8 @@ def _render_compare(result: TurnResult, state: State, lang: str) -> str:
     names = {p["product_id"]: p["name"] for p in products}
     lines = [prompts.t(lang, "compare")]
     for p in products:
-        lines.append(
-            prompts.t(
-                lang,
-                "compare_row",
-                **_naming(state, lang, p),
-                rating=p.get("rating") or "–",
-            )
-        )
+        row = prompts.t(lang, "compare_row", **_naming(state, lang, p), rating=p.get("rating") or "–")
+        lines.append(row + (f" ({prompts.t(lang, 'unavailable_short')})" if p.get("active") is False else ""))
     verdicts = []
     if cheapest := result.get("cheapest"):
         verdicts.append(prompts.t(lang, "cheapest", name=names[cheapest]))
@@ -135,6 +141,7 @@ def _render_similar(result: TurnResult, state: State, lang: str) -> str:
         if result.get("status") == "not_found":
             return result.get("message", "")
         return prompts.t(lang, "no_similar", name=source)
-    lines = [prompts.t(lang, "similar", name=source)]
+    gone = bool(result.get("source")) and result["source"].get("active") is False
+    lines = [prompts.t(lang, "similar_unavailable" if gone else "similar", name=source)]
     lines += [prompts.product_line(lang, i, p) for i, p in enumerate(state.get("shown") or [], 1)]
     return "\n".join(lines)

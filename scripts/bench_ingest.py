@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from psycopg import sql
 from pydantic import SecretStr
 from tqdm import tqdm
 
-from shopagent.db.connection import DatabaseUnavailableError, conninfo
-from shopagent.db.writes import ProductRow
+from shopagent.db.connection import Connection, DatabaseUnavailableError, conninfo
 from shopagent.embeddings import embedding_model_name, make_embeddings
 from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.mirror import ChromaMirror, MirrorCounts
 from shopagent.ingest.pipeline import ingest
 from shopagent.ingest.reader import read_catalog
 from shopagent.retrieval.chroma import ChromaStore
@@ -69,16 +69,18 @@ class TimedEmbeddings(Embeddings):
         return self.inner.embed_query(text)
 
 
-def timed_hook(hook: Callable[[list[ProductRow]], None], clock: dict[str, float]) -> Callable[[list[ProductRow]], None]:
-    """`hook` that adds its seconds to clock["chroma"]."""
+class TimedMirror(ChromaMirror):
+    """The Chroma mirror, adding up the seconds its pushes take (the outbox reads included)."""
 
-    def run(rows: list[ProductRow]) -> None:
-        """Call and time."""
+    seconds = 0.0
+
+    def push(self, conn: Connection, ids: Sequence[str] | None = None) -> MirrorCounts:
+        """Push and time."""
         started = time.perf_counter()
-        hook(rows)
-        clock["chroma"] += time.perf_counter() - started
-
-    return run
+        try:
+            return super().push(conn, ids)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -149,21 +151,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, settings: Any, embeddings: TimedEmbeddings, model: str) -> dict[str, Any]:
     """Ingest into the scratch stores and return the measurements."""
-    clock = {"chroma": 0.0}
-    on_batch = None
+    mirror = None
     if "chroma" in args.stores:
-        on_batch = timed_hook(ChromaStore.from_settings(settings).upsert_rows, clock)
+        mirror = TimedMirror(ChromaStore.from_settings(settings), embeddings.inner.dimension)
     records = read_catalog(args.catalog)
     if args.limit:
         records = islice(records, args.limit)
     with prepare_database(settings, embeddings) as conn:
         with tqdm(total=args.limit, unit="product", desc="ingest", disable=args.quiet) as bar:
             summary = ingest(
-                conn, embeddings, model, records, batch_size=args.batch_size, on_batch=on_batch, progress=bar.update
+                conn, embeddings, model, records, batch_size=args.batch_size, mirror=mirror, progress=bar.update
             )
         ndcg = plain_pgvector_ndcg(conn, embeddings.inner, load_queries(args.queries), load_labels(args.labels))
     total = summary.seconds
-    db_s = total - embeddings.seconds - clock["chroma"]
+    chroma_s = mirror.seconds if mirror else 0.0
+    db_s = total - embeddings.seconds - chroma_s
     return {
         "model": model,
         "stores": ",".join(sorted(args.stores)),
@@ -175,7 +177,7 @@ def run(args: argparse.Namespace, settings: Any, embeddings: TimedEmbeddings, mo
         "embedding_s": round(embeddings.seconds, 2),
         "embedding_products_per_s": round(summary.embedded / embeddings.seconds, 1) if embeddings.seconds else 0.0,
         "database_s": round(db_s, 2),  # reading + normalising + upserts + ANALYZE
-        "chroma_s": round(clock["chroma"], 2),
+        "chroma_s": round(chroma_s, 2),
         "share_embedding_pct": round(100 * embeddings.seconds / total, 1) if total else 0.0,
         "coverage_pct": summary.coverage_pct,
         "ndcg@10_plain_pgvector": ndcg,

@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = Field(8000, ge=1, le=65535)
 
+    # Catalog feeds and syncs (`shopagent ingest`; each has a CLI option that wins for one run)
+    # The shop's own PostgreSQL, for `--source-sql` (here rather than on the command line, where `ps` shows it).
+    source_database_url: SecretStr | None = None
+    # Locale of feed prices, for the decimal separator of ambiguous ones ("1.299" is 1299 in de_DE, 1.299 in en_US);
+    # unset: price-parser's heuristics. A Babel locale name: en_US, de_DE, fr, es_MX...
+    feed_price_locale: str | None = None
+    # ISO 4217 code of the feed's prices: a price naming another currency is stored as NULL with a warning.
+    feed_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    # Prices above this (in the feed's currency) are taken for data errors: stored as NULL with a warning.
+    feed_max_price: float = Field(1_000_000.0, gt=0)
+    # A full sync that would deactivate more than this share of the active catalog is refused unless forced.
+    sync_max_deactivate_share: float = Field(0.2, ge=0.0, le=1.0)
+
     # HTTP
     port: int = Field(8000, ge=1, le=65535)
     host: str = "127.0.0.1"
@@ -134,7 +147,10 @@ class Settings(BaseSettings):
         "database_url",
         "database_read_url",
         "chroma_host",
+        "source_database_url",
         "embedding_model",
+        "feed_price_locale",
+        "feed_currency",
         "ollama_base_url",
         "ollama_chat_model",
         "langsmith_endpoint",

@@ -27,11 +27,12 @@ from shopagent.embeddings import embedding_model_name
 from shopagent.embeddings.multilingual import MultilingualEmbeddings
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.mirror import ChromaMirror
 from shopagent.ingest.multilingual import backfill_multilingual
 from shopagent.ingest.pipeline import ingest
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.services import Services, build_services, prepare_database
-from shopagent.settings import PROJECT_ROOT, Settings
+from shopagent.settings import PROJECT_ROOT, Settings, get_settings
 from shopagent.understanding import parse_search
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -143,6 +144,11 @@ def fresh(
     conn.close()
 
 
+def chroma_mirror(settings: Settings, embeddings: LocalMiniLMEmbeddings) -> ChromaMirror:
+    """The mirror that keeps the settings' Chroma collection in step with PostgreSQL."""
+    return ChromaMirror(ChromaStore.from_settings(settings, embeddings), embeddings.dimension)
+
+
 @pytest.fixture(scope="session")
 def loaded_settings(
     make_database: Callable[[], str],
@@ -153,7 +159,6 @@ def loaded_settings(
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
     settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
-    chroma = ChromaStore.from_settings(settings, embeddings)
     with prepare_database(settings, embeddings) as conn:
         summary = ingest(
             conn,
@@ -161,7 +166,7 @@ def loaded_settings(
             embedding_model_name(embeddings),
             catalog_slice,
             batch_size=128,
-            on_batch=chroma.upsert_rows,
+            mirror=chroma_mirror(settings, embeddings),
         )
     assert summary.errors == 0 and summary.embedded == len(catalog_slice)
     with prepare_database(settings, embeddings) as conn:
@@ -180,6 +185,31 @@ def services(
     svc.close()
 
 
+CLI_COLLECTION = "cli_test"
+
+
+@pytest.fixture
+def cli_env(
+    make_database: Callable[[], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    embeddings: LocalMiniLMEmbeddings,
+    multilingual: MultilingualEmbeddings,
+) -> Iterator[str]:
+    """A fresh database and Chroma directory (collection CLI_COLLECTION) as the settings of CLI commands run in
+    this process, syncing with the session's models; returns the DSN."""
+    dsn = make_database()
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
+    monkeypatch.setenv("CHROMA_COLLECTION", CLI_COLLECTION)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
+    monkeypatch.setattr("shopagent.ingest.sync.MultilingualEmbeddings", lambda: multilingual)
+    get_settings.cache_clear()
+    yield dsn
+    get_settings.cache_clear()
+
+
 # ---------------------------------------------------------------- a server that tests stop and restart
 
 
@@ -193,11 +223,12 @@ def doomed(
     assert PROJECT_ROOT / ".data" not in data_dir.resolve().parents  # never the dev or shared test server
     dsn = start_embedded_server(data_dir)
     settings = make_settings(dsn, tmp_path_factory.mktemp("doomed-chroma"))
-    chroma = ChromaStore.from_settings(settings, embeddings)
     slippers = [p for p in catalog_slice if "slipper" in p["name"].lower()][:25]
     products = slippers + [p for p in catalog_slice if p not in slippers][:15]
     with prepare_database(settings, embeddings, dsn) as conn:
-        summary = ingest(conn, embeddings, embedding_model_name(embeddings), products, on_batch=chroma.upsert_rows)
+        summary = ingest(
+            conn, embeddings, embedding_model_name(embeddings), products, mirror=chroma_mirror(settings, embeddings)
+        )
     assert summary.embedded == 40
     services = build_services(settings, embeddings)
     yield services, data_dir

@@ -125,9 +125,11 @@ def test_filters_agree_with_pgvector(services: Services, queries: dict[str, str]
 
 
 def test_where_clause() -> None:
-    """Native filters become a Chroma where clause; substring ones are left to post-filtering."""
-    assert chroma_where(SearchFilters()) is None
-    assert chroma_where(SearchFilters(price_max=50)) == {"price": {"$lte": 50.0}}
+    """Native filters become a Chroma where clause; substring ones are left to post-filtering; inactive
+    products are always excluded."""
+    active = {"active": {"$ne": False}}
+    assert chroma_where(SearchFilters()) == active
+    assert chroma_where(SearchFilters(price_max=50)) == {"$and": [active, {"price": {"$lte": 50.0}}]}
     assert chroma_where(SearchFilters(price_min=5, brands=("UGG",), in_stock=True, colors=("red",))) == {
-        "$and": [{"price": {"$gte": 5.0}}, {"brand_lc": {"$in": ["ugg"]}}, {"in_stock": {"$eq": True}}]
+        "$and": [active, {"price": {"$gte": 5.0}}, {"brand_lc": {"$in": ["ugg"]}}, {"in_stock": {"$eq": True}}]
     }

@@ -12,20 +12,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
-from conftest import read_products, run_cli
+from conftest import CLI_COLLECTION, chroma_mirror, read_products, run_cli
 from langchain_core.embeddings import Embeddings
 
-from shopagent.db import catalog
+from shopagent.db import catalog, lifecycle
 from shopagent.domain import SearchFilters
 from shopagent.embeddings import EmbeddingDimensionError
 from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.ingest.mirror import ChromaMirror, MirrorCounts
 from shopagent.ingest.pipeline import IngestSummary, ingest
 from shopagent.ingest.reader import read_catalog
 from shopagent.retrieval.chroma import ChromaStore
@@ -83,7 +83,7 @@ def test_incremental_reingest(fresh, embeddings, products) -> None:
     priced["price"] = 12.34
     stamp = conn.execute("SELECT last_embedding_update FROM products WHERE id = %s", (priced["product_id"],)).fetchone()
     price_only = _run(conn, embeddings, records, batch_size=64)
-    assert (price_only.embedded, price_only.updated, price_only.inserted) == (0, 1, 0)
+    assert (price_only.embedded, price_only.updated, price_only.metadata_only, price_only.inserted) == (0, 1, 1, 0)
     row = conn.execute(
         "SELECT price, embedding_stale, last_embedding_update FROM products WHERE id = %s", (priced["product_id"],)
     ).fetchone()
@@ -92,16 +92,17 @@ def test_incremental_reingest(fresh, embeddings, products) -> None:
     assert catalog.coverage(conn)["coverage_pct"] == 100
 
 
-def test_force_reembeds_everything(fresh, embeddings, products) -> None:
-    """--force embeds every product again, unchanged or not."""
+def test_reembed_reembeds_everything(fresh, embeddings, products) -> None:
+    """--reembed embeds every product again, unchanged or not."""
     _, conn = fresh
     _run(conn, embeddings, products[:10])
-    forced = _run(conn, embeddings, products[:10], force=True)
+    forced = _run(conn, embeddings, products[:10], reembed=True)
     assert forced.embedded == 10 and forced.errors == 0 and _count(conn) == 10
 
 
 def test_nulls_and_empties_never_drop_a_product(fresh, embeddings, products) -> None:
-    """Patchy records (nulls, blanks, junk numbers, NaN) are all stored: count in == rows out."""
+    """Patchy records (nulls, blanks, junk numbers, NaN) are all stored: count in == rows out; unusable values are
+    nulled with a warning, not errors."""
     _, conn = fresh
     patchy: list[dict[str, Any]] = [
         {"product_id": "only-id"},
@@ -142,7 +143,9 @@ def test_nulls_and_empties_never_drop_a_product(fresh, embeddings, products) -> 
     real = products[:20]
     assert sum(p.get("price") is None for p in real) > 5  # the real catalog has many null prices
     summary = _run(conn, embeddings, real + patchy, batch_size=16)
-    assert summary.errors == 0 and summary.read == len(real) + len(patchy)
+    assert summary.errors == 0 and summary.rejected == 0 and summary.read == len(real) + len(patchy)
+    assert summary.repaired == 1 and summary.row_samples[0]["id"] == "junk"
+    assert dict(summary.issues) == {"price_unparseable": 1, "number_unparseable": 2}
     assert _count(conn) == len(real) + len(patchy) and _count(conn, "embedding IS NULL") == 0
     rows = {r["id"]: r for r in catalog.get_products(conn, ["only-id", "nulls", "blanks", "junk", "12345"])}
     assert rows["nulls"]["price"] is None and rows["nulls"]["brand"] is None and rows["nulls"]["category"] == []
@@ -152,12 +155,13 @@ def test_nulls_and_empties_never_drop_a_product(fresh, embeddings, products) -> 
     assert rows["12345"]["name"] == "Numeric id, title instead of name" and float(rows["12345"]["price"]) == 1299.5
 
 
-def test_record_without_id_is_an_error_not_a_crash(fresh, embeddings, products) -> None:
-    """A record with no id can't be stored: it is counted as an error and the rest still load."""
+def test_record_without_id_is_rejected_not_a_crash(fresh, embeddings, products) -> None:
+    """A record with no id can't be stored: it is counted as rejected (by position) and the rest still load."""
     _, conn = fresh
     summary = _run(conn, embeddings, products[:5] + [{"name": "no id"}, {"product_id": "  "}])
-    assert summary.errors == 2 and _count(conn) == 5
-    assert any("without product_id" in m for m in summary.error_samples)
+    assert summary.rejected == 2 and summary.errors == 0 and _count(conn) == 5
+    assert summary.issues["missing_id"] == 2
+    assert [r["where"] for r in summary.row_samples] == ["record 6", "record 7"]
 
 
 def test_csv_catalog(fresh, embeddings, tmp_path) -> None:
@@ -232,6 +236,7 @@ def test_embedding_failure_is_counted_and_never_a_zero_vector(fresh, embeddings,
     assert summary.errors == 16 and summary.embedded == 24 and summary.inserted == 40
     assert "model server went away" in summary.error_samples[0]
     failed_ids = [r["product_id"] for r in records[16:32]]
+    assert summary.failed_ids == failed_ids
     rows = conn.execute(
         "SELECT id, embedding, embedding_stale, content_hash FROM products WHERE id = ANY(%s)", (failed_ids,)
     ).fetchall()
@@ -245,19 +250,6 @@ def test_embedding_failure_is_counted_and_never_a_zero_vector(fresh, embeddings,
     assert catalog.coverage(conn)["coverage_pct"] == 100
 
 
-@pytest.fixture
-def cli_env(make_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Environment for running scripts/ingest.py in-process against a fresh database; returns the DSN."""
-    dsn = make_database()
-    monkeypatch.setenv("DATABASE_URL", dsn)
-    monkeypatch.setenv("CHROMA_PERSIST_DIR", str(tmp_path / "chroma"))
-    monkeypatch.setenv("CHROMA_COLLECTION", "cli_test")
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    get_settings.cache_clear()
-    yield dsn
-    get_settings.cache_clear()
-
-
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     """Write records as JSONL."""
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
@@ -269,11 +261,11 @@ def test_cli_exits_nonzero_on_embedding_errors(cli_env, tmp_path, embeddings, pr
     records = copy.deepcopy(products[:12])
     records[3]["name"] = "POISON " + records[3]["name"]
     feed = _write_jsonl(tmp_path / "c.jsonl", records)
-    monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: FlakyEmbeddings(embeddings, "POISON"))
+    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: FlakyEmbeddings(embeddings, "POISON"))
     code, out = run_cli("ingest", "--catalog", str(feed), "--batch-size", "8", "--json", "--quiet")
     assert code == 1
     assert json.loads(out)["errors"] == 8 and json.loads(out)["embedded"] == 4
-    monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: embeddings)
+    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: embeddings)
     code, out = run_cli("ingest", "--catalog", str(feed), "--batch-size", "8", "--json", "--quiet")
     assert code == 0
     summary = json.loads(out)
@@ -312,7 +304,7 @@ def test_dimension_mismatch_is_a_clear_error(fresh, cli_env, tmp_path, monkeypat
 
     monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
     get_settings.cache_clear()
-    monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: Fake768())
+    monkeypatch.setattr("shopagent.ingest.sync.make_embeddings", lambda s: Fake768())
     feed = _write_jsonl(tmp_path / "one.jsonl", [{"product_id": "x", "name": "Mug"}])
     assert run_cli("ingest", "--catalog", str(feed), "--quiet")[0] == 2
     assert _count(conn) == 0
@@ -364,9 +356,10 @@ def test_hostile_text_is_stored_and_searched_safely(fresh, embeddings, products,
     """Ids, names, brands and categories full of quotes, SQL, LIKE and regex metacharacters and
     unicode are stored verbatim and searched by every path without errors or injection."""
     settings, conn = fresh
-    chroma = ChromaStore.from_settings(settings, embeddings)
+    mirror = chroma_mirror(settings, embeddings)
+    chroma = mirror.store
     records = products[:20] + copy.deepcopy(HOSTILE)
-    summary = _run(conn, embeddings, records, on_batch=chroma.upsert_rows)
+    summary = _run(conn, embeddings, records, mirror=mirror)
     assert summary.errors == 0 and _count(conn) == 25 and chroma.count() == 25
     ids = [h["product_id"] for h in HOSTILE]
     stored = catalog.get_products(conn, ids)
@@ -402,27 +395,22 @@ def test_hostile_text_is_stored_and_searched_safely(fresh, embeddings, products,
 
 
 @pytest.mark.slow
-def test_killed_ingest_resumes_without_duplicates(
+def test_killed_full_sync_resumes_without_duplicates_or_deactivations(
     cli_env, tmp_path: Path, embeddings, products, monkeypatch, capsys
 ) -> None:
-    """SIGKILL `scripts/ingest.py` after its first batches commit, run it again: 120 distinct rows,
-    full coverage in both stores, and the second run embedded only what the first didn't finish.
-    (The re-run is in-process with the session's model, to save a second model load.)"""
+    """A catalog of 50 products (10 of them no longer in the feed); SIGKILL a full sync of a 120-product feed
+    (`scripts/ingest.py --mode full`) after its first new batches commit: nothing is deactivated, whole batches
+    only. Run it again: 130 distinct rows, the 10 absent ones deactivated (in both stores), every feed product
+    active, full coverage in both stores, and only what the first run did not finish embedded.
+    (The preload and the re-run are in-process with the session's model, to save model loads.)"""
     dsn = cli_env
-    feed = _write_jsonl(tmp_path / "catalog.jsonl", products[1000:1150])
+    extras = products[2000:2010]
+    stores = ["--stores", "pgvector,chroma", "--json", "--quiet"]
+    preload = _write_jsonl(tmp_path / "preload.jsonl", products[1000:1040] + extras)
+    assert run_cli("ingest", "--catalog", str(preload), *stores)[0] == 0
+    feed = _write_jsonl(tmp_path / "catalog.jsonl", products[1000:1120])
+    args = ["--catalog", str(feed), "--batch-size", "16", "--mode", "full", *stores]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LANGSMITH_TRACING": "false"}
-    args = [
-        "--catalog",
-        str(feed),
-        "--batch-size",
-        "16",
-        "--limit",
-        "120",
-        "--stores",
-        "pgvector,chroma",
-        "--json",
-        "--quiet",
-    ]
     first = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "scripts" / "ingest.py"), *args],
         env=env,
@@ -433,8 +421,7 @@ def test_killed_ingest_resumes_without_duplicates(
     deadline = time.monotonic() + 150
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < deadline and first.poll() is None:
-            exists = conn.execute("SELECT to_regclass('products') IS NOT NULL").fetchone()[0]
-            if exists and conn.execute("SELECT count(*) FROM products").fetchone()[0] >= 16:
+            if conn.execute("SELECT count(*) FROM products").fetchone()[0] >= 50 + 16:
                 break
             time.sleep(0.02)
         assert first.poll() is None, f"the first run ended before it could be killed: {first.stderr.read()[-2000:]!r}"
@@ -442,46 +429,54 @@ def test_killed_ingest_resumes_without_duplicates(
         first.wait(10)
         first.stderr.close()
         assert first.returncode == -signal.SIGKILL
-        done_before = conn.execute("SELECT count(*) FROM products").fetchone()[0]
-        assert 16 <= done_before < 120 and done_before % 16 == 0  # whole batches only
+        done_before = conn.execute("SELECT count(*) FROM products").fetchone()[0] - len(extras)
+        assert 56 <= done_before < 120 and done_before % 16 == 0  # whole batches only
+        assert conn.execute("SELECT count(*) FROM products WHERE NOT active").fetchone()[0] == 0
 
-        monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: embeddings)
         code, out = run_cli("ingest", *args)
-        assert code == 0
+        assert code == 0, out
         summary = json.loads(out)
         assert summary["embedded"] == 120 - done_before and summary["skipped"] == done_before
         assert summary["inserted"] == 120 - done_before and summary["errors"] == 0
+        assert summary["deactivated"] == len(extras) and summary["deactivation"]["applied"]
         total, distinct = conn.execute("SELECT count(*), count(DISTINCT id) FROM products").fetchone()
-        assert total == distinct == 120
-        cov = conn.execute("SELECT coverage_pct, stale, missing FROM embedding_coverage").fetchone()
-        assert (float(cov[0]), cov[1], cov[2]) == (100.0, 0, 0)
+        assert total == distinct == 130
+        cov = conn.execute("SELECT coverage_pct, stale, missing, active, inactive FROM embedding_coverage").fetchone()
+        assert (float(cov[0]), cov[1], cov[2], cov[3], cov[4]) == (100.0, 0, 0, 120, 10)
         expected = sorted(str(p["product_id"]) for p in products[1000:1120])
-        assert sorted(r[0] for r in conn.execute("SELECT id FROM products")) == expected
-        # The killed initial load had dropped the HNSW index to build it once at the end; the resumed
-        # run rebuilt it.
+        assert sorted(r[0] for r in conn.execute("SELECT id FROM products WHERE active")) == expected
+        # The HNSW index survives (a killed initial load drops it; every run ends by ensuring it).
         assert conn.execute("SELECT to_regclass('products_embedding_hnsw') IS NOT NULL").fetchone()[0]
-    assert sorted(ChromaStore(tmp_path / "chroma", "cli_test").iter_ids()) == expected
+    chroma = ChromaStore(tmp_path / "chroma", CLI_COLLECTION)
+    every = sorted(expected + [p["product_id"] for p in extras])
+    assert sorted(chroma.iter_ids()) == every
+    items = chroma.get(every, include_embeddings=False)
+    assert sorted(p for p, item in items.items() if item["metadata"]["active"]) == expected
 
 
 def test_crash_between_stores_leaves_them_in_step(fresh, embeddings, products) -> None:
-    """A run that dies between the two writes of a batch (here: as it hands the second batch to
-    Chroma) is completed by the next run: both stores end with the same products. Were PostgreSQL
-    committed first, the re-run would skip that batch and Chroma would never get it."""
+    """A run killed after a batch commits in PostgreSQL but before Chroma gets it (here: as the second batch is
+    pushed) leaves that batch queued in the outbox; the next run pushes it from PostgreSQL without embedding it
+    again, and both stores end with the same products."""
     settings, conn = fresh
-    chroma = ChromaStore.from_settings(settings, embeddings)
-    calls = 0
+    mirror = chroma_mirror(settings, embeddings)
+    pushes = 0
 
-    def dies_on_second_batch(rows: list) -> None:
-        """Write to Chroma, except on the second batch, where the process 'dies'."""
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise KeyboardInterrupt("killed")
-        chroma.upsert_rows(rows)
+    class DyingMirror(ChromaMirror):
+        """Dies as it is handed the second batch."""
+
+        def push(self, conn: psycopg.Connection, ids: list[str] | None = None) -> MirrorCounts:
+            """Count per-batch pushes; 'die' on the second."""
+            nonlocal pushes
+            pushes += ids is not None
+            if pushes == 2:
+                raise KeyboardInterrupt("killed")
+            return super().push(conn, ids)
 
     with pytest.raises(KeyboardInterrupt):
-        _run(conn, embeddings, products[:48], batch_size=16, on_batch=dies_on_second_batch)
-    assert _count(conn) == 16 and chroma.count() == 16
-    resumed = _run(conn, embeddings, products[:48], batch_size=16, on_batch=chroma.upsert_rows)
-    assert resumed.embedded == 32 and resumed.skipped == 16
-    assert sorted(chroma.iter_ids()) == catalog.all_product_ids(conn) and _count(conn) == 48
+        _run(conn, embeddings, products[:48], batch_size=16, mirror=DyingMirror(mirror.store, mirror.dimension))
+    assert _count(conn) == 32 and mirror.store.count() == 16 and lifecycle.outbox_count(conn) == 16
+    resumed = _run(conn, embeddings, products[:48], batch_size=16, mirror=mirror)
+    assert resumed.embedded == 16 and resumed.skipped == 32 and resumed.chroma.vectors == 32
+    assert sorted(mirror.store.iter_ids()) == catalog.all_product_ids(conn) and _count(conn) == 48
+    assert lifecycle.outbox_count(conn) == 0

@@ -76,7 +76,7 @@ def test_dry_run_run_rerun_force(scenario, embeddings, monkeypatch, capsys) -> N
     code, dry = run_cli(settings, embeddings, monkeypatch, capsys, "--dry-run")
     assert code == 0, dry
     assert snapshot(settings) == before
-    assert dry["plan"] == {"copy": 17, "reembed": 3, "insert": 12, "insert_reembed": 3, "skip": 5}
+    assert dry["plan"] == {"copy": 17, "reembed": 3, "insert": 12, "insert_reembed": 3, "skip": 5, "refuse": 0}
     assert dry["analysis"]["chroma_ids_missing_in_postgres"] == 15
     assert dry["analysis"]["chroma_ids_missing_vectors_in_postgres"] == 20
 
@@ -156,3 +156,23 @@ def test_preflight_failures_change_nothing(make_database, tmp_path: Path, embedd
     assert not report.ok and "'l2'" in report.preflight["problems"][0]
     code, report_json = run_cli(settings, embeddings, monkeypatch, capsys)
     assert code == 2 and report_json["ok"] is False and report_json["plan"] is None
+
+
+def test_unusable_chroma_vectors_are_refused_by_id(make_database, tmp_path: Path, embeddings, catalog_slice) -> None:
+    """A zero vector in Chroma (a failed embedding service wrote it) is never copied: counted as an error and
+    reported by id; the other products copy, and the run is not ok."""
+    settings = make_settings(make_database(), tmp_path / "chroma")
+    model = embedding_model_name(embeddings)
+    rows = [normalise(raw, model) for raw in catalog_slice[:4]]
+    vectors = embeddings.embed_documents([r.embedded_text for r in rows])
+    vectors[2] = [0.0] * len(vectors[2])
+    ChromaStore.from_settings(settings).upsert_rows(
+        [replace(r, embedding=v, embedding_model=model) for r, v in zip(rows, vectors, strict=True)]
+    )
+    report = chroma_copy.run(settings, embeddings)
+    assert report.plan.counts()["refuse"] == 1 and report.plan.reasons["invalid_vector"] == 1
+    assert not report.ok and report.summary.errors == 1 and report.summary.failed_ids == [rows[2].id]
+    assert report.summary.copied == 3
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:  # type: ignore[union-attr]
+        stored = [r[0] for r in conn.execute("SELECT id FROM products ORDER BY id")]
+    assert stored == sorted(r.id for i, r in enumerate(rows) if i != 2)

@@ -83,7 +83,7 @@ def test_indexes_trigger_view_exist(migrated: tuple[psycopg.Connection, list[str
     trigger = conn.execute(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'products'::regclass AND NOT tgisinternal"
     ).fetchall()
-    assert sorted(r["tgname"] for r in trigger) == ["products_clear_ml", "products_touch"]
+    assert sorted(r["tgname"] for r in trigger) == ["products_clear_ml", "products_clear_row_hash", "products_touch"]
     assert "USING hnsw (embedding_ml vector_cosine_ops)" in indexes["products_embedding_ml_hnsw"]
     assert conn.execute("SELECT to_regclass('embedding_coverage') IS NOT NULL AS ok").fetchone()["ok"]
     col = conn.execute(

@@ -48,6 +48,7 @@ class ToolResult(TypedDict, total=False):
     figures: dict[str, Any]
     # product_details / compare_products / similar_products
     missing: list[str]
+    unavailable: list[str]  # discontinued products (kept for conversations, never searchable)
     cheapest: str | None
     best_rated: str | None
     same_brand: bool
@@ -120,13 +121,19 @@ class ProductTools:
         )
 
     def details(self, product_ids: list[str]) -> ToolResult:
-        """Details of products by id; unknown ids are reported, not raised."""
+        """Details of products by id; unknown ids and discontinued products are reported, not raised."""
         products = self.services.search.lookup(product_ids)
         found = {p["product_id"] for p in products}
         missing = [i for i in product_ids if i not in found]
+        unavailable = [p["product_id"] for p in products if p.get("active") is False]
         status: ToolStatus = "ok" if products else "not_found"
-        message = f"unknown product id(s): {', '.join(missing)}" if missing else f"{len(products)} products"
-        return ToolResult(status=status, message=message, products=products, missing=missing)
+        notes = [f"{len(products)} products"] if products and not missing else []
+        if missing:
+            notes.append(f"unknown product id(s): {', '.join(missing)}")
+        if unavailable:
+            notes.append(f"no longer available: {', '.join(unavailable)}")
+        message = "; ".join(notes)
+        return ToolResult(status=status, message=message, products=products, missing=missing, unavailable=unavailable)
 
     def compare(self, product_ids: list[str]) -> ToolResult:
         """Side-by-side facts of 2+ products plus the cheapest and best-rated among them."""
@@ -136,8 +143,10 @@ class ProductTools:
         products = result["products"]
         if len(products) < 2:
             return ToolResult(**{**result, "status": "not_found", "message": result["message"] or "products not found"})
-        priced = [p for p in products if p["price"] is not None]
-        rated = [p for p in products if p.get("rating") is not None]
+        # A discontinued product is shown (the shopper asked about it) but never recommended.
+        offered = [p for p in products if p.get("active") is not False]
+        priced = [p for p in offered if p["price"] is not None]
+        rated = [p for p in offered if p.get("rating") is not None]
         result["cheapest"] = min(priced, key=lambda p: p["price"] or 0.0)["product_id"] if priced else None
         result["best_rated"] = (
             max(rated, key=lambda p: (p.get("rating") or 0.0, p.get("rating_count") or 0))["product_id"]

@@ -1,13 +1,15 @@
 """The `shopagent` command: one entry point for every operational task (the thin `scripts/` call it too).
 
-    shopagent ingest --catalog PATH [--stores pgvector,chroma] ...   load a catalog
+    shopagent ingest --catalog PATH [--stores pgvector,chroma] ...   load or sync a catalog (or --source-sql)
+    shopagent doctor [--check-only]                                  compare Chroma with PostgreSQL, repair
     shopagent reindex                                                rebuild the HNSW index with the HNSW_* settings
     shopagent search "QUERY" [--k 10] [--strategy NAME] [--json]     one search
     shopagent serve | chat                                           the HTTP API / a terminal chat
     shopagent evaluate | evaluate-agent | calibrate                  quality reports
     shopagent migrate-chroma [--dry-run]                             copy a Chroma collection into pgvector
 
-Exit status: 0 success, 1 the job ran but reported errors, 2 bad usage or a failed pre-flight.
+Exit status: 0 success, 1 the job ran but reported errors, 2 bad usage or a failed pre-flight; `ingest` and
+`doctor` also 3 (another sync is running) and `ingest` 4 (a full sync's deactivations refused by its guard).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 
 import typer
 
-from shopagent.cli import agent, catalog, retrieval
+from shopagent.cli import agent, catalog, retrieval, sync
 
 app = typer.Typer(
     name="shopagent",
@@ -39,7 +41,7 @@ def _setup(
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-for module in (catalog, retrieval, agent):
+for module in (catalog, sync, retrieval, agent):
     module.register(app)
 
 

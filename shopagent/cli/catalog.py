@@ -1,10 +1,10 @@
-"""Catalog commands: `ingest`, `reindex` and `migrate-chroma`."""
+"""Catalog commands: `reindex` and `migrate-chroma` (the sync commands `ingest` and `doctor` are in
+`shopagent.cli.sync`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import typer
 from tqdm import tqdm
@@ -12,59 +12,11 @@ from tqdm import tqdm
 from shopagent.db import schema
 from shopagent.db.connection import DatabaseUnavailableError, connect
 from shopagent.db.schema import IndexBuild, VectorIndexSpec
-from shopagent.embeddings import EmbeddingDimensionError, make_embeddings
-from shopagent.ingest import STORES, CatalogError, run_ingest
+from shopagent.embeddings import make_embeddings
 from shopagent.ingest.chroma_copy import Report, run
 from shopagent.settings import get_settings
 
 log = logging.getLogger("shopagent.cli")
-
-
-def ingest(
-    catalog: Path = typer.Option(..., "--catalog", help="products .jsonl, .jsonl.gz or .csv"),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N records"),
-    batch_size: int = typer.Option(256, "--batch-size", min=1, help="records per embed+upsert batch"),
-    force: bool = typer.Option(False, "--force", help="re-embed every product, changed or not"),
-    stores: str = typer.Option("pgvector", "--stores", help="comma list of stores to fill: pgvector,chroma"),
-    reset_embeddings: bool = typer.Option(
-        False, "--reset-embeddings", help="re-create the embedding column for the configured model (re-embeds all)"
-    ),
-    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-) -> None:
-    """Load a product catalog into PostgreSQL (and optionally Chroma), embedding only what changed."""
-    chosen = [s.strip() for s in stores.split(",") if s.strip()]
-    if unknown := set(chosen) - set(STORES):
-        raise typer.BadParameter(
-            f"unknown store(s) {', '.join(sorted(unknown))}; valid: {', '.join(STORES)}", param_hint="--stores"
-        )
-    try:
-        with tqdm(total=limit, unit="product", disable=quiet, desc="ingest") as bar:
-            summary = run_ingest(
-                get_settings(),
-                catalog,
-                stores=chosen,
-                limit=limit,
-                batch_size=batch_size,
-                force=force,
-                reset_embeddings=reset_embeddings,
-                progress=bar.update,
-            )
-    except (CatalogError, DatabaseUnavailableError, EmbeddingDimensionError) as exc:
-        log.error("%s", exc)
-        raise typer.Exit(2) from None
-    if as_json:
-        typer.echo(json.dumps(summary.as_dict(), indent=2))
-    else:
-        typer.echo(
-            f"read {summary.read}  inserted {summary.inserted}  updated {summary.updated}  "
-            f"embedded {summary.embedded} (+{summary.multilingual_embedded} multilingual)  skipped {summary.skipped}  "
-            f"errors {summary.errors}  "
-            f"coverage {summary.coverage_pct:.1f}%  {summary.products_per_s:.1f} products/s ({summary.seconds:.1f} s)"
-        )
-        for msg in summary.error_samples:
-            typer.echo(f"  error: {msg}")
-    raise typer.Exit(1 if summary.errors else 0)
 
 
 def reindex(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
@@ -153,6 +105,5 @@ def migrate_chroma(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands."""
-    app.command("ingest")(ingest)
     app.command("reindex")(reindex)
     app.command("migrate-chroma")(migrate_chroma)

@@ -230,7 +230,7 @@ def evaluate_understanding(
 
     if which not in ("dev", "heldout", "all"):
         raise typer.BadParameter(f"{which!r} is not one of dev, heldout, all", param_hint="--split")
-    vocab = Vocabulary.from_products(read_catalog(catalog))
+    vocab = Vocabulary.from_products(r.data for r in read_catalog(catalog) if r.data is not None)
     chosen = [c for c in understanding.load_cases(cases) if which == "all" or understanding.split(c["id"]) == which]
     report = understanding.score(lambda m, shown, previous: understand(m, vocab, shown, previous), chosen)
     passed = sum(p for p, _ in report["per_class"].values())

@@ -14,6 +14,10 @@ from psycopg.types.json import Jsonb
 from shopagent.db.connection import Connection
 from shopagent.db.writes import PRODUCT_COLUMNS, ProductRow, content_changed, upsert_statement
 
+# The rows an upsert wrote (`w`: id) queued for the Chroma mirror, as `writes.enqueue_for_chroma` does.
+ENQUEUE_WRITTEN = """INSERT INTO chroma_outbox (id, vector) SELECT id, true FROM w
+               ON CONFLICT (id) DO UPDATE SET vector = true, seq = nextval('chroma_outbox_seq'), queued_at = now()"""
+
 STAGE = "products_stage"
 # PostgreSQL types of PRODUCT_COLUMNS, in order, for binary COPY.
 _COPY_TYPES = {
@@ -93,7 +97,7 @@ def _changed_rows(columns: sql.Composable) -> sql.Composed:
     """SELECT `columns` of staged rows that are new, changed, or carry a vector different from the stored one."""
     return sql.SQL(
         """SELECT {columns} FROM {stage} s LEFT JOIN products p ON p.id = s.id
-           WHERE p.id IS NULL OR {changed}
+           WHERE p.id IS NULL OR NOT p.active OR {changed}
               OR (s.embedding IS NOT NULL AND s.embedding IS DISTINCT FROM p.embedding)"""
     ).format(columns=columns, stage=sql.Identifier(STAGE), changed=content_changed("s", "p"))
 
@@ -105,9 +109,14 @@ def count_staged_changes(conn: Connection) -> int:
 
 
 def apply_stage(conn: Connection) -> tuple[int, int]:
-    """Upsert the staged rows that changed (unchanged ones never reach `products`); return (inserted, updated)."""
+    """Upsert the staged rows that changed (unchanged ones never reach `products`), queueing them for the Chroma
+    mirror in the same statement; return (inserted, updated)."""
     columns = sql.SQL(", ").join(sql.Identifier("s", c) for c in PRODUCT_COLUMNS)
-    statement = sql.SQL("WITH w AS ({}) SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS n FROM w")
+    statement = sql.SQL(
+        f"""WITH w AS ({{}}),
+           q AS ({ENQUEUE_WRITTEN})
+           SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS n FROM w"""
+    )
     row = conn.execute(statement.format(upsert_statement(_changed_rows(columns)))).fetchone()
     inserted, written = (int(row["inserted"]), int(row["n"])) if row else (0, 0)
     return inserted, written - inserted

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from itertools import combinations
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 from psycopg import sql
@@ -37,8 +37,9 @@ def _like_patterns(values: Iterable[str]) -> list[str]:
 
 
 def filter_clause(filters: SearchFilters, params: dict[str, Any]) -> sql.Composable:
-    """WHERE fragments for `filters` (AND-ed) over a table aliased `p`, adding their bound values to `params`."""
-    parts: list[sql.Composable] = []
+    """WHERE fragments for `filters` (AND-ed) over a table aliased `p`, adding their bound values to `params`.
+    Inactive (discontinued) products never match."""
+    parts: list[sql.Composable] = [sql.SQL("p.active")]
     if filters.price_min is not None:
         params["price_min"] = filters.price_min
         parts.append(sql.SQL("p.price >= %(price_min)s"))
@@ -74,8 +75,6 @@ def filter_clause(filters: SearchFilters, params: dict[str, Any]) -> sql.Composa
     if filters.exclude_ids:
         params["exclude_ids"] = list(filters.exclude_ids)
         parts.append(sql.SQL("p.id <> ALL(%(exclude_ids)s)"))
-    if not parts:
-        return sql.SQL("TRUE")
     return sql.SQL(" AND ").join(parts)
 
 
@@ -252,13 +251,14 @@ def neighbours_with_vectors(
 
 def product_views(conn: Connection, ids: Sequence[str]) -> list[ProductView]:
     """Products by id with their detail fields (rating, colour, category path, first highlights, description
-    excerpt), in the order given; unknown ids are skipped."""
+    excerpt) and `active` (inactive ones too: a conversation may refer to one), in the order given; unknown ids
+    are skipped."""
     rows = conn.execute(
         """SELECT p.id AS product_id, p.name, p.brand, p.price::float8 AS price, p.image_url, 0.0::float8 AS score,
                   NULL::float8 AS similarity, 'pgvector' AS backend, p.rating, p.rating_count,
                   p.color, nullif(array_to_string(p.category, ' > '), '') AS category, p.in_stock,
                   ARRAY(SELECT left(b, 200) FROM unnest(p.bullet_points[1:3]) b WHERE b <> '') AS highlights,
-                  left(p.description, 300) AS description
+                  left(p.description, 300) AS description, p.active
            FROM products p WHERE p.id = ANY(%s)""",
         (list(ids),),
     ).fetchall()
@@ -293,14 +293,23 @@ def get_embeddings(conn: Connection, ids: Sequence[str]) -> dict[str, np.ndarray
     return {r["id"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
 
 
-def stored_hashes(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
-    """id -> (content hash, has a fresh embedding) for the ids that exist."""
+class SyncState(NamedTuple):
+    """What a sync compares with a feed row: its content hash, whether its vector is fresh, its row hash, active."""
+
+    content_hash: str
+    fresh: bool
+    row_hash: str | None
+    active: bool
+
+
+def sync_states(conn: Connection, ids: Sequence[str]) -> dict[str, SyncState]:
+    """id -> SyncState for the ids that exist."""
     rows = conn.execute(
-        "SELECT id, content_hash, (embedding IS NOT NULL AND NOT embedding_stale) AS fresh"
+        "SELECT id, content_hash, (embedding IS NOT NULL AND NOT embedding_stale) AS fresh, row_hash, active"
         " FROM products WHERE id = ANY(%s)",
         (list(ids),),
     ).fetchall()
-    return {r["id"]: (r["content_hash"], r["fresh"]) for r in rows}
+    return {r["id"]: SyncState(r["content_hash"], r["fresh"], r["row_hash"], r["active"]) for r in rows}
 
 
 def vector_states(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -315,21 +324,10 @@ def vector_states(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, A
     }
 
 
-def products_for_export(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows with vector, text and filterable fields, for keeping Chroma in step."""
-    rows = conn.execute(
-        """SELECT id, name, brand, color, category, price::float8 AS price, in_stock, embedded_text, embedding,
-                  embedding_model
-           FROM products WHERE id = ANY(%s) AND embedding IS NOT NULL""",
-        (list(ids),),
-    ).fetchall()
-    return [dict(r) for r in rows]
-
-
 def brand_counts(conn: Connection, min_products: int = 1) -> dict[str, int]:
-    """Catalog brands (lower-case) with their product counts, for query understanding."""
+    """Brands of active products (lower-case) with their product counts, for query understanding."""
     rows = conn.execute(
-        "SELECT lower(brand) AS brand, count(*) AS n FROM products WHERE coalesce(brand, '') <> ''"
+        "SELECT lower(brand) AS brand, count(*) AS n FROM products WHERE active AND coalesce(brand, '') <> ''"
         " GROUP BY 1 HAVING count(*) >= %s",
         (min_products,),
     ).fetchall()
@@ -337,9 +335,9 @@ def brand_counts(conn: Connection, min_products: int = 1) -> dict[str, int]:
 
 
 def category_counts(conn: Connection) -> dict[str, int]:
-    """Every category path element (lower-case) with its product count."""
+    """Every category path element of active products (lower-case) with its product count."""
     rows = conn.execute(
-        "SELECT lower(c) AS category, count(*) AS n FROM products, unnest(category) c GROUP BY 1"
+        "SELECT lower(c) AS category, count(*) AS n FROM products, unnest(category) c WHERE active GROUP BY 1"
     ).fetchall()
     return {r["category"]: r["n"] for r in rows}
 

@@ -1,10 +1,12 @@
-"""Catalog writes: batched upserts that skip unchanged rows, vectors for existing products, and the
-clean-up after bulk loads."""
+"""Catalog writes: batched upserts that skip unchanged rows (and queue what changed for Chroma in the same
+transaction), vectors for existing products, and the clean-up after bulk loads."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,10 +39,23 @@ class ProductRow:
     embedding: Sequence[float] | None = None
     embedding_model: str | None = None
     embedding_version: str | None = None
+    active: bool = True  # False: a deletion (deactivates the product)
 
 
-# The columns a write sets, in order (ProductRow's fields); the bulk path copies them too.
-PRODUCT_COLUMNS = tuple(ProductRow.__dataclass_fields__)
+@dataclass
+class UpsertResult:
+    """What an upsert changed: counts (`metadata_only`: updated rows that kept their vector), and the ids
+    written with whether their vector changed."""
+
+    inserted: int = 0
+    updated: int = 0
+    metadata_only: int = 0
+    changed: dict[str, bool] = field(default_factory=dict)
+
+
+# The columns the bulk path (`shopagent.db.bulk`) copies, in order: ProductRow's fields but `active` (bulk-loaded
+# products are on sale; deactivation is the sync's job).
+PRODUCT_COLUMNS = tuple(f for f in ProductRow.__dataclass_fields__ if f != "active")
 # A write without a vector keeps the stored one; the rest is compared to decide whether a row changed.
 _VECTOR_COLUMNS = ("embedding", "embedding_model", "embedding_version")
 _CONTENT_COLUMNS = tuple(c for c in PRODUCT_COLUMNS if c != "id" and c not in _VECTOR_COLUMNS)
@@ -57,9 +72,9 @@ def content_changed(new: str, old: str) -> sql.Composable:
 
 
 def upsert_statement(source: sql.Composable) -> sql.Composed:
-    """INSERT INTO products (PRODUCT_COLUMNS) `source` ON CONFLICT: update the row, keeping the stored vector
-    when none is given. Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
-    Returns `inserted` per written row."""
+    """The bulk path's INSERT INTO products (PRODUCT_COLUMNS) `source` ON CONFLICT: update the row (active again),
+    keeping the stored vector when none is given. Unchanged active rows are not rewritten (no dead tuples, no
+    trigger, not counted as updated). Returns `id` and `inserted` per written row."""
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = coalesce(EXCLUDED.{c}, products.{c})" if c in _VECTOR_COLUMNS else "{c} = EXCLUDED.{c}").format(
             c=sql.Identifier(c)
@@ -69,9 +84,9 @@ def upsert_statement(source: sql.Composable) -> sql.Composed:
     )
     return sql.SQL(
         """INSERT INTO products ({columns}) {source}
-           ON CONFLICT (id) DO UPDATE SET {updates}
-           WHERE EXCLUDED.embedding IS NOT NULL OR {changed}
-           RETURNING (xmax = 0) AS inserted"""
+           ON CONFLICT (id) DO UPDATE SET {updates}, active = true, deactivated_at = NULL
+           WHERE EXCLUDED.embedding IS NOT NULL OR NOT products.active OR {changed}
+           RETURNING products.id, (xmax = 0) AS inserted"""
     ).format(
         columns=sql.SQL(", ").join(map(sql.Identifier, PRODUCT_COLUMNS)),
         source=source,
@@ -80,30 +95,87 @@ def upsert_statement(source: sql.Composable) -> sql.Composed:
     )
 
 
-_UPSERT = upsert_statement(
-    sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder(c) for c in PRODUCT_COLUMNS))
-)
+_UPSERT = """
+INSERT INTO products (id, name, description, bullet_points, brand, color, category, price, rating,
+    rating_count, in_stock, is_book, image_url, attributes, embedded_text, content_hash,
+    embedding, embedding_model, embedding_version, active, deactivated_at, row_hash)
+VALUES (%(id)s, %(name)s, %(description)s, %(bullet_points)s, %(brand)s, %(color)s, %(category)s,
+    %(price)s, %(rating)s, %(rating_count)s, %(in_stock)s, %(is_book)s, %(image_url)s,
+    %(attributes)s, %(embedded_text)s, %(content_hash)s, %(embedding)s, %(embedding_model)s,
+    %(embedding_version)s, %(active)s, CASE WHEN %(active)s THEN NULL ELSE now() END, %(row_hash)s)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, description = EXCLUDED.description,
+    bullet_points = EXCLUDED.bullet_points, brand = EXCLUDED.brand, color = EXCLUDED.color,
+    category = EXCLUDED.category, price = EXCLUDED.price, rating = EXCLUDED.rating,
+    rating_count = EXCLUDED.rating_count, in_stock = EXCLUDED.in_stock, is_book = EXCLUDED.is_book,
+    image_url = EXCLUDED.image_url, attributes = EXCLUDED.attributes,
+    embedded_text = EXCLUDED.embedded_text,
+    content_hash = EXCLUDED.content_hash,
+    embedding = coalesce(EXCLUDED.embedding, products.embedding),
+    embedding_model = coalesce(EXCLUDED.embedding_model, products.embedding_model),
+    embedding_version = coalesce(EXCLUDED.embedding_version, products.embedding_version),
+    active = EXCLUDED.active,
+    deactivated_at = CASE WHEN EXCLUDED.active THEN NULL ELSE coalesce(products.deactivated_at, now()) END,
+    row_hash = EXCLUDED.row_hash
+-- Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
+WHERE EXCLUDED.embedding IS NOT NULL
+   OR products.active IS DISTINCT FROM EXCLUDED.active
+   OR products.row_hash IS DISTINCT FROM EXCLUDED.row_hash
+RETURNING id, (xmax = 0) AS inserted
+"""
+
+# A newer change to a queued id takes a new `seq`, so a mirror that read the older entry does not remove it.
+_ENQUEUE = """
+INSERT INTO chroma_outbox (id, vector) SELECT * FROM unnest(%s::text[], %s::boolean[])
+ON CONFLICT (id) DO UPDATE SET vector = chroma_outbox.vector OR EXCLUDED.vector,
+    seq = nextval('chroma_outbox_seq'), queued_at = now()
+"""
 
 
-def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> tuple[int, int]:
-    """Insert or update a batch in one transaction; return (inserted, updated). Unchanged rows count
-    as neither."""
+def enqueue_for_chroma(conn: Connection, changed: dict[str, bool]) -> None:
+    """Queue ids (-> whether their vector changed) for the Chroma mirror; call inside the writing transaction."""
+    if changed:
+        conn.execute(_ENQUEUE, (list(changed), list(changed.values())))
+
+
+_HASHED = (
+    "name", "description", "bullet_points", "brand", "color", "category", "price", "rating", "rating_count",
+    "in_stock", "is_book", "image_url", "attributes", "embedded_text", "content_hash",
+)  # fmt: skip
+
+
+def row_hash(row: ProductRow) -> str:
+    """Hash of every stored field a feed gives (not the vector, not `active`): equal hashes, nothing to write."""
+    values = [getattr(row, name) for name in _HASHED]
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> UpsertResult:
+    """Insert or update a batch (unique ids) in one transaction, queueing what changed for Chroma. Unchanged
+    rows count as neither inserted nor updated. Raises psycopg errors (nothing is written then)."""
+    if not rows:
+        return UpsertResult()
     params = []
     for r in rows:
         p = dict(r.__dict__)
         p["attributes"] = Jsonb(r.attributes)
         p["embedding"] = np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None
+        p["row_hash"] = row_hash(r)
         params.append(p)
-    inserted = updated = 0
+    with_vector = {r.id for r in rows if r.embedding is not None}
+    result = UpsertResult()
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_UPSERT, params, returning=True)
         while True:
             if (row := cur.fetchone()) is not None:
-                inserted += row["inserted"]
-                updated += not row["inserted"]
+                result.inserted += row["inserted"]
+                result.updated += not row["inserted"]
+                result.metadata_only += not row["inserted"] and row["id"] not in with_vector
+                result.changed[row["id"]] = row["id"] in with_vector
             if not cur.nextset():
                 break
-    return inserted, updated
+        enqueue_for_chroma(conn, result.changed)
+    return result
 
 
 def write_embeddings(conn: Connection, items: Sequence[tuple[str, Sequence[float]]], model: str, version: str) -> int:

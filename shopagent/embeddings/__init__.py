@@ -7,6 +7,9 @@ reported by /health and traces) and `dimension`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from shopagent.embeddings.text import EMBEDDING_VERSION, content_hash, product_text
@@ -21,6 +24,7 @@ __all__ = [
     "embedding_model_name",
     "make_embeddings",
     "product_text",
+    "vector_problem",
 ]
 
 
@@ -85,3 +89,18 @@ def check_dimension(model_dim: int, column_dim: int | None, model_name: str) -> 
             f"(EMBEDDING_PROVIDER/EMBEDDING_MODEL), or re-create the column for the new model with "
             f"`shopagent ingest --catalog PATH --reset-embeddings` (drops the stored vectors and re-embeds)."
         )
+
+
+def vector_problem(vector: Sequence[float] | np.ndarray | None, dim: int) -> str | None:
+    """Why a vector must not be stored or searched (None when it is fine): missing, of another dimension, with
+    NaN or infinite values, or all zeros (cosine distance to it is NaN, which passes similarity thresholds)."""
+    if vector is None:
+        return "no vector"
+    array = np.asarray(vector, dtype=np.float64)
+    if array.shape != (dim,):
+        return f"{array.size} dimensions, expected {dim}"
+    if not np.all(np.isfinite(array)):
+        return "non-finite values"
+    if not np.any(array):
+        return "all zeros"
+    return None

@@ -113,12 +113,14 @@ def _chunks(rows: Iterable[ProductRow], size: int) -> Iterator[list[ProductRow]]
 
 
 def _write_chunk(conn: Connection, rows: list[ProductRow], initial: bool, indexes: SearchIndexes) -> tuple[int, int]:
-    """One chunk in one transaction; (inserted, updated)."""
+    """One chunk in one transaction, its written rows queued for the Chroma mirror; (inserted, updated)."""
     with conn.transaction():
         if initial:
             try:
                 with conn.transaction():  # a savepoint: ids an earlier chunk loaded fall back to the upsert
-                    return bulk_sql.copy_rows(conn, "products", rows), 0
+                    copied = bulk_sql.copy_rows(conn, "products", rows)
+                    writes.enqueue_for_chroma(conn, {r.id: True for r in rows})
+                    return copied, 0
             except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
                 log.info("chunk repeats ids already loaded: upserting it instead")
         bulk_sql.create_stage(conn)

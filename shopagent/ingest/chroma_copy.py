@@ -19,7 +19,13 @@ from langchain_core.embeddings import Embeddings
 from shopagent.db import catalog, schema, writes
 from shopagent.db.connection import Connection, DatabaseUnavailableError, connect
 from shopagent.db.writes import ProductRow
-from shopagent.embeddings import EMBEDDING_VERSION, content_hash, embedding_dimension, embedding_model_name
+from shopagent.embeddings import (
+    EMBEDDING_VERSION,
+    content_hash,
+    embedding_dimension,
+    embedding_model_name,
+    vector_problem,
+)
 from shopagent.ingest.chroma_plan import (
     TOLERANCE,
     Plan,
@@ -132,8 +138,9 @@ def migrate_batch(
     dim: int,
     ids: list[str],
     force: bool,
-) -> Counter[str]:
-    """Decide again (the data may have moved since the plan) and write one batch in one transaction."""
+) -> tuple[Counter[str], list[str]]:
+    """Decide again (the data may have moved since the plan) and write one batch in one transaction; returns the
+    actions taken and the ids refused (an unusable vector from Chroma or from the model is never stored)."""
     items = chroma.get(ids)
     states = catalog.vector_states(conn, ids)
     decided = {pid: decide(items[pid], states.get(pid), model, dim, force)[0] for pid in ids if pid in items}
@@ -145,6 +152,9 @@ def migrate_batch(
         if len(embedded) != len(to_embed):
             raise RuntimeError(f"model returned {len(embedded)} vectors for {len(to_embed)} texts")
         vectors.update(zip(to_embed, embedded, strict=True))
+    refused = [p for p, a in decided.items() if a == "refuse" or (a != "skip" and vector_problem(vectors[p], dim))]
+    for pid in refused:
+        decided[pid] = "refuse"
     new_rows = [row_from_chroma(p, items[p], vectors[p], model) for p, a in decided.items() if a.startswith("insert")]
     updates = [(p, vectors[p]) for p, a in decided.items() if a in ("copy", "reembed")]
     with conn.transaction():  # one transaction per batch: an interruption leaves whole batches
@@ -152,7 +162,7 @@ def migrate_batch(
             writes.upsert_products(conn, new_rows)
         if updates:
             writes.write_embeddings(conn, updates, model, EMBEDDING_VERSION)
-    return Counter(decided.values())
+    return Counter(decided.values()), refused
 
 
 def migrate(
@@ -170,10 +180,12 @@ def migrate(
 ) -> CopySummary:
     """Write the plan's to-do ids batch by batch; a failed batch is counted and the run goes on."""
     summary = CopySummary(skipped=len(plan.actions["skip"]))
+    if refused := plan.actions["refuse"]:
+        summary.fail(refused, f"{len(refused)} Chroma vectors are unusable (zeros or non-finite): not copied")
     started = time.perf_counter()
     for ids in batches(plan.todo, batch_size):
         try:
-            done = migrate_batch(conn, chroma, embeddings, model, dim, ids, force)
+            done, refused = migrate_batch(conn, chroma, embeddings, model, dim, ids, force)
         except Exception as exc:  # noqa: BLE001 - DB or model failure: count the batch, keep going
             log.exception("batch of %d ids starting at %s failed", len(ids), ids[0])
             summary.errors += len(ids)
@@ -183,6 +195,8 @@ def migrate(
             summary.reembedded += done["reembed"] + done["insert_reembed"]
             summary.inserted += done["insert"] + done["insert_reembed"]
             summary.skipped += done["skip"]
+            if refused:
+                summary.fail(refused, f"unusable vectors not stored: {', '.join(refused[:5])}")
             if on_batch is not None:
                 on_batch(ids)
         if progress is not None:
@@ -204,7 +218,7 @@ def verify(
     chroma_ids = chroma.iter_ids()
     fresh = 0
     for ids in batches(chroma_ids, 1000):
-        fresh += sum(ok for _, ok in catalog.stored_hashes(conn, ids).values())
+        fresh += sum(state.fresh for state in catalog.sync_states(conn, ids).values())
     picked = random.Random(seed).sample(chroma_ids, min(sample, len(chroma_ids)))
     items, states = chroma.get(picked), catalog.vector_states(conn, picked)
     compared = identical = reembedded = 0

@@ -17,12 +17,14 @@ import numpy as np
 
 from shopagent.db import catalog, schema
 from shopagent.db.connection import Connection, redact
+from shopagent.embeddings import vector_problem
 from shopagent.retrieval.chroma import SPACE, ChromaStore, chroma_client
 from shopagent.settings import Settings
 
 TOLERANCE = 1e-6
-# Plan actions. "insert*" create the product row; "*reembed" embed the text with the configured model.
-ACTIONS = ("copy", "reembed", "insert", "insert_reembed", "skip")
+# Plan actions. "insert*" create the product row; "*reembed" embed the text with the configured model; "refuse":
+# Chroma's vector would be copied but is unusable (zeros, NaN, infinities), so it is counted as an error by id.
+ACTIONS = ("copy", "reembed", "insert", "insert_reembed", "skip", "refuse")
 
 
 class MigrationError(RuntimeError):
@@ -40,7 +42,7 @@ class Plan:
     @property
     def todo(self) -> list[str]:
         """Ids to write, in a stable order."""
-        return sorted(pid for a in ACTIONS if a != "skip" for pid in self.actions[a])
+        return sorted(pid for a in ACTIONS if a not in ("skip", "refuse") for pid in self.actions[a])
 
     def counts(self) -> dict[str, int]:
         """Ids per action."""
@@ -114,6 +116,8 @@ def reembed_reason(item: dict[str, Any], state: dict[str, Any] | None, model: st
 def decide(item: dict[str, Any], state: dict[str, Any] | None, model: str, dim: int, force: bool) -> tuple[str, str]:
     """(action, reason) for one Chroma item given its PostgreSQL row (None when missing)."""
     reembed = reembed_reason(item, state, model, dim)
+    if reembed is None and vector_problem(item["embedding"], dim):
+        return "refuse", "invalid_vector"
     if state is None:
         return ("insert_reembed", reembed) if reembed else ("insert", "missing_row")
     pg_vec, fresh = state["embedding"], state["embedding"] is not None and not state["embedding_stale"]

@@ -79,25 +79,8 @@ class ChromaStore:
     # ------------------------------------------------------------ writes
 
     def upsert_rows(self, rows: Sequence[ProductRow]) -> None:
-        """Upsert products that carry an embedding (ingest's per-batch hook)."""
-        items = [
-            {
-                "id": r.id,
-                "name": r.name,
-                "brand": r.brand,
-                "color": r.color,
-                "category": r.category,
-                "price": r.price,
-                "in_stock": r.in_stock,
-                "image_url": r.image_url,
-                "embedded_text": r.embedded_text,
-                "embedding": r.embedding,
-                "embedding_model": r.embedding_model,
-            }
-            for r in rows
-            if r.embedding is not None
-        ]
-        self.upsert(items)
+        """Upsert products that carry an embedding (building a collection from rows, as tests do)."""
+        self.upsert([{**r.__dict__, "embedding": r.embedding} for r in rows if r.embedding is not None])
 
     def upsert(self, items: Sequence[dict[str, Any]]) -> None:
         """Upsert dicts with id, embedding, embedded_text and product fields, in one call."""
@@ -107,8 +90,22 @@ class ChromaStore:
             ids=[i["id"] for i in items],
             embeddings=np.asarray([i["embedding"] for i in items], dtype=np.float32),
             documents=[i.get("embedded_text") or "" for i in items],
-            metadatas=[_metadata(i) for i in items],
+            metadatas=[metadata(i) for i in items],  # None values remove keys
         )
+
+    def update_metadata(self, items: Sequence[dict[str, Any]]) -> None:
+        """Replace the metadata of existing ids (vectors and documents untouched; absent ids are ignored)."""
+        if items:
+            self.collection.update(ids=[i["id"] for i in items], metadatas=[metadata(i) for i in items])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove ids (absent ones are ignored)."""
+        if ids:
+            self.collection.delete(ids=list(ids))
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """The ids among `ids` that the collection holds."""
+        return set(self.collection.get(ids=list(ids), include=[])["ids"]) if ids else set()
 
     def count(self) -> int:
         """Number of vectors stored."""
@@ -151,6 +148,7 @@ class ChromaStore:
             score=0.0,
             similarity=None,
             backend="chroma",
+            active=meta.get("active") is not False,
         )
 
     def search(
@@ -206,27 +204,27 @@ def distance_to_similarity(distance: float) -> float:
     return 1.0 - distance
 
 
-def _metadata(item: dict[str, Any]) -> dict[str, Any]:
-    """Chroma metadata: scalars only, no None values (Chroma rejects them)."""
-    meta: dict[str, Any] = {
+def metadata(item: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata of a product: its filterable and shown fields, `active`, and the model of its vector.
+    Scalars only; a missing price or image is None, which removes the key from an existing record."""
+    return {
         "name": item.get("name") or "",
         "brand_lc": (item.get("brand") or "").lower(),
         "brand": item.get("brand") or "",
         "color_lc": (item.get("color") or "").lower(),
         "category_lc": " > ".join(item.get("category") or []).lower(),
         "in_stock": bool(item.get("in_stock", True)),
+        "active": bool(item.get("active", True)),
         "embedding_model": item.get("embedding_model") or "",
+        "image_url": str(item["image_url"]) if item.get("image_url") else None,
+        "price": float(item["price"]) if item.get("price") is not None else None,
     }
-    if item.get("image_url"):
-        meta["image_url"] = str(item["image_url"])
-    if item.get("price") is not None:
-        meta["price"] = float(item["price"])
-    return meta
 
 
-def chroma_where(filters: SearchFilters) -> dict[str, Any] | None:
-    """Chroma `where` clause for the filters Chroma can evaluate natively."""
-    clauses: list[dict[str, Any]] = []
+def chroma_where(filters: SearchFilters) -> dict[str, Any]:
+    """Chroma `where` clause for the filters Chroma can evaluate natively. Inactive products never match
+    (`$ne` also matches records written before the `active` key existed)."""
+    clauses: list[dict[str, Any]] = [{"active": {"$ne": False}}]
     if filters.price_min is not None:
         clauses.append({"price": {"$gte": float(filters.price_min)}})
     if filters.price_max is not None:
@@ -235,8 +233,6 @@ def chroma_where(filters: SearchFilters) -> dict[str, Any] | None:
         clauses.append({"brand_lc": {"$in": [b.lower() for b in filters.brands]}})
     if filters.in_stock is not None:
         clauses.append({"in_stock": {"$eq": filters.in_stock}})
-    if not clauses:
-        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 

@@ -1,4 +1,5 @@
-"""The `products` table exposed as a langchain-postgres `PGVectorStore` (for LangChain retrievers).
+"""The catalog exposed as a langchain-postgres `PGVectorStore` (for LangChain retrievers), over the
+`active_products` view so discontinued products are never returned (migration 0009).
 
 Search only: bulk loading goes through `shopagent.ingest` (the store inserts one row at a time).
 Scores: `similarity_search_with_relevance_scores` gives cosine similarity (the scale every
@@ -38,12 +39,12 @@ def sqlalchemy_url(dsn: str) -> URL:
 
 
 def make_pg_vectorstore(settings: Settings, embeddings: Embeddings, dsn: str | None = None) -> PGVectorStore:
-    """A PGVectorStore over the existing `products` table (cosine distance, product fields as metadata)."""
+    """A PGVectorStore over the active products (cosine distance, product fields as metadata). Search only."""
     engine = PGEngine.from_connection_string(sqlalchemy_url(dsn or conninfo(settings)))
     return PGVectorStore.create_sync(
         engine,
         embeddings,
-        table_name="products",
+        table_name="active_products",
         id_column="id",
         content_column="embedded_text",
         embedding_column="embedding",
