@@ -10,8 +10,8 @@ One in-process HTTP server (stdlib, threaded, 127.0.0.1, free port) answers both
   index / id / function name / argument fragments, a usage chunk when asked, then `data: [DONE]`).
 
 Each test scripts the replies (`WireServer.script(...)`), one per chat request, in order: plain text, native
-tool calls, a tool call written as JSON in the content (the shapes Qwen2.5-Coder writes, see
-docs/llm-measurements.md), a malformed call, a delay, an HTTP error. Every request is recorded
+tool calls, a tool call written as JSON in the content (the shapes Qwen2.5-Coder writes through
+llama-server, see docs/llm-measurements.md), a malformed call, a delay, an HTTP error. Every request is recorded
 (`WireServer.requests`) so tests can assert what was sent, e.g. whether tools were offered. A chat request
 with nothing scripted gets HTTP 500, so a test never passes on a reply it didn't script.
 """
@@ -60,6 +60,7 @@ class Reply:
     error: str = ""
     delay_s: float = 0.0
     chunk_chars: int = 6  # streamed content / argument fragments of this many characters
+    finish_reason: str | None = None  # default "tool_calls" or "stop"; "length" for a reply cut at max_tokens
     prompt_tokens: int = 42
     completion_tokens: int = 7
 
@@ -79,19 +80,30 @@ def tool_calls(*calls: tuple[str, dict[str, Any]]) -> Reply:
     return Reply(calls=tuple(Call(n, a) for n, a in calls))
 
 
-def json_in_content(name: str, arguments: dict[str, Any], shape: JsonShape = "bare") -> Reply:
-    """A tool call the model wrote as JSON text in `content` (no native call): `{"name": ..., "arguments": ...}`
-    bare, in a ```json fence, in `<tool_call>` tags, or as a one-element list (bare or fenced)."""
-    obj: Any = {"name": name, "arguments": arguments}
-    if shape in ("list", "fenced_list"):
-        obj = [obj]
-    body = json.dumps(obj, ensure_ascii=False)
+def qwen_pretty(obj: Any, level: int = 0) -> str:
+    """JSON as Qwen2.5-Coder writes it in a fence: objects indented by 2, lists and scalars inline."""
+    if isinstance(obj, dict) and obj:
+        pad = "  " * (level + 1)
+        items = [f"{pad}{json.dumps(k)}: {qwen_pretty(v, level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def json_in_content(name: str, arguments: dict[str, Any], shape: JsonShape = "fenced") -> Reply:
+    """A tool call the model wrote as JSON text in `content` (no native call), `{"name": ..., "arguments": ...}`:
+
+    - "fenced": in a ```json fence, pretty-printed (Qwen2.5-Coder-1.5B: every call measured; 0.5B: most);
+    - "bare": one compact line (Qwen2.5-Coder-0.5B: the rest);
+    - "tagged" (`<tool_call>` tags), "list", "fenced_list": shapes other models write, not seen from these two
+      through llama-server (which turns `<tool_call>` tags into native calls itself).
+    """
+    call: dict[str, Any] = {"name": name, "arguments": arguments}
     wrapped = {
-        "bare": body,
-        "list": body,
-        "fenced": f"```json\n{body}\n```",
-        "fenced_list": f"```json\n{body}\n```",
-        "tagged": f"<tool_call>\n{body}\n</tool_call>",
+        "bare": json.dumps(call, ensure_ascii=False),
+        "fenced": f"```json\n{qwen_pretty(call)}\n```",
+        "tagged": f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>",
+        "list": json.dumps([call], ensure_ascii=False),
+        "fenced_list": f"```json\n{json.dumps([call], ensure_ascii=False, indent=2)}\n```",
     }[shape]
     return Reply(content=wrapped)
 
@@ -227,8 +239,10 @@ class WireServer:
                 elif self.path == "/api/version":
                     self._json(200, {"version": "0.12.6"})
                 elif self.path == "/v1/models":
+                    # llama-server lists the model twice: Ollama-style under "models", OpenAI-style under "data".
                     model = {"id": OPENAI_MODEL, "object": "model", "created": int(time.time()), "owned_by": "llamacpp"}
-                    self._json(200, {"object": "list", "data": [model]})
+                    listed = {"name": OPENAI_MODEL, "model": OPENAI_MODEL, "details": {"format": "gguf"}}
+                    self._json(200, {"models": [listed], "object": "list", "data": [model]})
                 elif self.path == "/health":
                     self._json(200, {"status": "ok"})
                 else:
@@ -312,8 +326,9 @@ def _ollama_final(reply: Reply, include_message: bool) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "assistant", "content": reply.content if include_message else ""}
     if include_message and reply.calls:
         msg["tool_calls"] = _ollama_calls(reply)
+    done_reason = "length" if reply.finish_reason == "length" else "stop"
     return {"model": OLLAMA_MODEL, "created_at": _now_rfc3339(), "message": msg, "done": True,
-            "done_reason": "stop", "total_duration": 1_200_000_000, "load_duration": 20_000_000,
+            "done_reason": done_reason, "total_duration": 1_200_000_000, "load_duration": 20_000_000,
             "prompt_eval_count": reply.prompt_tokens, "prompt_eval_duration": 300_000_000,
             "eval_count": reply.completion_tokens, "eval_duration": 800_000_000}  # fmt: skip
 
@@ -328,6 +343,17 @@ def _ollama_stream(reply: Reply) -> Iterator[dict[str, Any]]:
         msg = {"role": "assistant", "content": "", "tool_calls": _ollama_calls(reply)}
         yield {"model": OLLAMA_MODEL, "created_at": _now_rfc3339(), "message": msg, "done": False}
     yield _ollama_final(reply, include_message=False)
+
+
+def _finish(reply: Reply) -> str:
+    return reply.finish_reason or ("tool_calls" if reply.calls else "stop")
+
+
+def _timings(reply: Reply) -> dict[str, float]:
+    """llama-server's extra `timings` object (prompt/decode token counts and speeds)."""
+    return {"cache_n": 0, "prompt_n": reply.prompt_tokens, "prompt_ms": 1000.0,
+            "prompt_per_second": reply.prompt_tokens, "predicted_n": reply.completion_tokens, "predicted_ms": 1000.0,
+            "predicted_per_second": reply.completion_tokens}  # fmt: skip
 
 
 def _usage(reply: Reply) -> dict[str, int]:
@@ -346,8 +372,8 @@ def _openai_completion(reply: Reply) -> dict[str, Any]:
     return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
             "model": OPENAI_MODEL, "system_fingerprint": "b11434-llm-wire",
             "choices": [{"index": 0, "message": msg, "logprobs": None,
-                         "finish_reason": "tool_calls" if reply.calls else "stop"}],
-            "usage": _usage(reply)}  # fmt: skip
+                         "finish_reason": _finish(reply)}],
+            "usage": _usage(reply), "timings": _timings(reply)}  # fmt: skip
 
 
 def _openai_stream(reply: Reply, include_usage: bool) -> Iterator[dict[str, Any] | str]:
@@ -368,9 +394,11 @@ def _openai_stream(reply: Reply, include_usage: bool) -> Iterator[dict[str, Any]
                                      "function": {"name": c.name, "arguments": ""}}]})  # fmt: skip
         for piece in _chunks(c.arguments_json(), reply.chunk_chars):
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
-    yield chunk({}, "tool_calls" if reply.calls else "stop")
+    # llama-server puts `timings` on the finish chunk, or on the usage chunk when usage is asked for.
+    finish = chunk({}, _finish(reply))
+    yield finish if include_usage else {**finish, "timings": _timings(reply)}
     if include_usage:
-        yield {**base, "choices": [], "usage": _usage(reply)}
+        yield {**base, "choices": [], "usage": _usage(reply), "timings": _timings(reply)}
     yield "[DONE]"
 
 

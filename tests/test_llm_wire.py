@@ -4,6 +4,7 @@ malformed calls, HTTP errors, and client timeouts that fire within their bound. 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -19,11 +20,13 @@ from langchain_openai import ChatOpenAI
 from llm_wire import (
     OLLAMA_MODEL,
     OPENAI_MODEL,
+    Reply,
     WireServer,
     delayed,
     http_error,
     json_in_content,
     malformed_call,
+    qwen_pretty,
     text,
     tool_call,
     tool_calls,
@@ -69,12 +72,20 @@ TOOLS = [search_products, compare_products]
 PROMPT: list[BaseMessage] = [SystemMessage("You are a shopping assistant."),
                              HumanMessage("I want running shoes under 80 dollars")]  # fmt: skip
 ARGS = {"query": "running shoes", "max_price": 80}
+# Verbatim `content` from llama-server for "I want running shoes under 80 dollars" (docs/llm-measurements.md).
+SEEN_1_5B = '```json\n{\n  "name": "search_products",\n  "arguments": {\n    "query": "running shoes",\n    "max_price": 80,\n    "k": 5\n  }\n}\n```'  # noqa: E501
+SEEN_0_5B_BARE = '{"name": "search_products", "arguments": {"query": "toddler water bottle without a straw", "max_price": null, "min_price": null, "brands": ["Nike Revolution 6 Running Shoe", "ASICS Gel-Contend 7 Running Shoe", "Brooks Ghost 14"], "colors": ["black", "white"], "exclude_terms": ["straw"], "in_stock": true, "k": 5}}'  # noqa: E501
 
 
-def ollama(server: WireServer, timeout: float = 5.0, **kw: Any) -> ChatOllama:
-    """ChatOllama at the scripted server, with a bounded client timeout."""
-    return ChatOllama(base_url=server.base_url, model=OLLAMA_MODEL, temperature=0,
-                      client_kwargs={"timeout": timeout}, **kw)  # fmt: skip
+def ollama(server: WireServer, timeout: float = 5.0) -> ChatOllama:
+    """ChatOllama at the scripted server, with a bounded client timeout (one per timeout: each new ChatOllama
+    builds two HTTP clients with TLS contexts, ~0.3 s apiece on a busy 2-core machine)."""
+    return _ollama(server.base_url, timeout)
+
+
+@functools.cache
+def _ollama(base_url: str, timeout: float) -> ChatOllama:
+    return ChatOllama(base_url=base_url, model=OLLAMA_MODEL, temperature=0, client_kwargs={"timeout": timeout})
 
 
 def openai_chat(server: WireServer, timeout: float = 5.0, **kw: Any) -> ChatOpenAI:
@@ -92,13 +103,24 @@ def streamed(model: Any, messages: list[BaseMessage]) -> AIMessageChunk:
     return total
 
 
+def test_json_in_content_reproduces_what_the_models_wrote() -> None:
+    """The scripted shapes are byte-for-byte what Qwen2.5-Coder wrote through llama-server."""
+    assert json_in_content("search_products", {"query": "running shoes", "max_price": 80, "k": 5}).content == SEEN_1_5B
+    seen = json.loads(SEEN_0_5B_BARE)
+    assert json_in_content("search_products", seen["arguments"], "bare").content == SEEN_0_5B_BARE
+    assert (
+        qwen_pretty({"a": {"b": ["x", "y"], "c": None}}) == '{\n  "a": {\n    "b": ["x", "y"],\n    "c": null\n  }\n}'
+    )
+
+
 # ---------------------------------------------------------------- Ollama
 
 
 def test_ollama_text_invoke_streams_by_default_and_validates_the_model(llm_wire: WireServer) -> None:
     """ChatOllama.invoke streams NDJSON under the hood; validate_model_on_init reads /api/tags."""
     llm_wire.script(text("Hello shopper! Here are some shoes."))
-    reply = ollama(llm_wire, validate_model_on_init=True).invoke(PROMPT)
+    model = ChatOllama(base_url=llm_wire.base_url, model=OLLAMA_MODEL, validate_model_on_init=True)
+    reply = model.invoke(PROMPT)
     assert reply.content == "Hello shopper! Here are some shoes."
     assert reply.usage_metadata and reply.usage_metadata["input_tokens"] == 42
     assert [r.path for r in llm_wire.requests] == ["/api/tags", "/api/chat"]
@@ -191,11 +213,21 @@ def test_ollama_tool_result_round_trip(llm_wire: WireServer) -> None:
 # ---------------------------------------------------------------- OpenAI-compatible (llama-server)
 
 
-def test_openai_models_and_health(llm_wire: WireServer) -> None:
-    """`GET /v1/models` through the openai client; `/health` as llama-server answers it."""
+def test_openai_models_health_and_timings(llm_wire: WireServer) -> None:
+    """`GET /v1/models` through the openai client; `/health` and the `timings` object as llama-server sends them."""
     client = openai.OpenAI(base_url=llm_wire.openai_base_url, api_key="none", max_retries=0)
     assert [m.id for m in client.models.list()] == [OPENAI_MODEL]
     assert httpx.get(f"{llm_wire.base_url}/health").json() == {"status": "ok"}
+    llm_wire.script(text("hi"))
+    raw = httpx.post(f"{llm_wire.openai_base_url}/chat/completions", json={"messages": []}).json()
+    assert raw["timings"]["predicted_n"] == 7 and raw["choices"][0]["message"]["content"] == "hi"
+
+
+def test_openai_reply_cut_at_max_tokens(llm_wire: WireServer) -> None:
+    """A reply cut at max_tokens (the 0.5B model looping on its own call) reports finish_reason "length"."""
+    llm_wire.script(Reply(content=SEEN_0_5B_BARE[:120], finish_reason="length"))
+    reply = openai_chat(llm_wire).bind_tools(TOOLS).invoke(PROMPT)
+    assert reply.response_metadata["finish_reason"] == "length" and reply.tool_calls == []
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
