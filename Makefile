@@ -34,7 +34,8 @@ chat: $(STAMP)
 	$(BIN)/python -m agent chat
 
 ## A real local chat model: llama.cpp's server (OpenAI API at http://127.0.0.1:$LLM_PORT/v1, default 8080).
-## First run builds it (~8 min) and assembles the weights into ~/.cache/shopagent (LLM_MODEL=qwen2.5-coder-0.5b: smaller).
+## First run builds it (~10 CPU-min) and assembles the weights into ~/.cache/shopagent (LLM_MODEL=qwen2.5-coder-0.5b:
+## smaller; LLM_THREADS=1 when other work shares the 2 cores).
 llm: $(STAMP)
 	$(BIN)/python -m shopagent.llm_server --model $${LLM_MODEL:-qwen2.5-coder-1.5b} --port $${LLM_PORT:-8080}
 

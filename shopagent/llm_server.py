@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -290,6 +291,16 @@ def server_command(binary: Path, model_path: Path, model: ModelName, host: str, 
             "--threads-batch", str(threads), "--no-webui", *extra_args]  # fmt: skip
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): get SIGTERM when the parent dies, so no server outlives its owner."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(model: ModelName = "qwen2.5-coder-1.5b", host: str = "127.0.0.1", port: int = 8080, ctx_size: int = 8192,
           threads: int = 2, cache: Path | None = None, timeout_s: float = 180.0,
           extra_args: Sequence[str] = ()) -> ServerHandle:  # fmt: skip
@@ -301,7 +312,8 @@ def serve(model: ModelName = "qwen2.5-coder-1.5b", host: str = "127.0.0.1", port
     log_path = cache / "logs" / f"llama-server-{port}.log"
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # fmt: skip
     handle = ServerHandle(proc, f"http://{host}:{port}", model, log_path, cmd)
     deadline, started = time.monotonic() + timeout_s, time.monotonic()
     while True:
@@ -328,11 +340,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LLM_PORT", "8080")))
     parser.add_argument("--ctx-size", type=int, default=8192)
-    parser.add_argument("--threads", type=int, default=2)
+    # On a busy 2-core machine 1 thread decoded faster than 2 (docs/llm-measurements.md): LLM_THREADS=1.
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("LLM_THREADS", "2")))
     parser.add_argument("--cache-dir", help=f"default: ${CACHE_ENV} or ${{XDG_CACHE_HOME:-~/.cache}}/shopagent")
     parser.add_argument("--prepare-only", action="store_true", help="build and assemble, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Ctrl-C and SIGTERM (e.g. `kill` of `make llm`) both leave through `with serve(...)`, which stops the server.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     cache = cache_dir(args.cache_dir)
     if args.prepare_only:
         ensure_server_binary(cache)
