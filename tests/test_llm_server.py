@@ -49,7 +49,7 @@ def test_ensure_model_trusts_a_verified_file_and_rehashes_on_request(
         "tiny.gguf", "no-such-package", "0", parts=1, size=len(data), sha256=hashlib.sha256(data).hexdigest()
     )
     monkeypatch.setitem(MODELS, "qwen2.5-coder-0.5b", spec)
-    monkeypatch.setattr(llm_server.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    monkeypatch.setattr("shopagent.llm_server.subprocess.run", lambda *a, **k: pytest.fail(f"ran {a}"))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "tiny.gguf").write_bytes(data)
     path = ensure_model("qwen2.5-coder-0.5b", tmp_path)
@@ -73,7 +73,7 @@ def test_real_model_answers_through_chat_openai() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with llm_server.serve("qwen2.5-coder-0.5b", port=port, ctx_size=2048) as server:
-        chat = ChatOpenAI(base_url=server.openai_base_url, api_key="none", model="qwen2.5-coder-0.5b",  # type: ignore[arg-type]
+        chat = ChatOpenAI(base_url=server.openai_base_url, api_key="none", model="qwen2.5-coder-0.5b",  # type: ignore[arg-type, call-arg]
                           temperature=0, max_tokens=8, max_retries=0, timeout=120)  # fmt: skip
         assert str(chat.invoke("Say OK.").content).strip()
     assert server.process.poll() is not None

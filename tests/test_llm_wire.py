@@ -254,7 +254,7 @@ def test_openai_native_tool_calls(llm_wire: WireServer, stream: bool) -> None:
     assert llm_wire.chat_requests()[0].tools_offered == ["search_products", "compare_products"]
 
 
-@pytest.mark.parametrize("shape", ["bare", "fenced", "tagged", "list", "fenced_list"])
+@pytest.mark.parametrize("shape", ["bare", "bare_lines", "fenced", "tagged", "list", "fenced_list"])
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 def test_openai_json_in_content_is_content(llm_wire: WireServer, shape: Any, stream: bool) -> None:
     """The Qwen-Coder shape: the call is JSON text in `content`; the client sees no tool call."""
