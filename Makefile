@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test install load serve chat llm lint bench eval studio clean
+.PHONY: run test install browser load serve chat llm lint bench eval studio clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,22 +25,29 @@ install: $(STAMP)
 run: $(STAMP) load serve
 
 load: $(STAMP)
-	$(BIN)/python scripts/ingest.py --catalog $(CATALOG) --stores pgvector,chroma
+	$(BIN)/shopagent ingest --catalog $(CATALOG) --stores pgvector,chroma
 
 serve: $(STAMP)
-	$(BIN)/python -m agent serve
+	$(BIN)/shopagent serve
 
 chat: $(STAMP)
-	$(BIN)/python -m agent chat
+	$(BIN)/shopagent chat
 
 ## A real local chat model: llama.cpp's server (OpenAI API at http://127.0.0.1:$LLM_PORT/v1, default 8080).
-## First run builds it (~10 CPU-min) and assembles the weights into ~/.cache/shopagent (LLM_MODEL=qwen2.5-coder-0.5b:
-## smaller; LLM_THREADS=1 when other work shares the 2 cores).
+## First run builds it (~10 CPU-min) and assembles the weights into ~/.cache/shopagent (LLM_MODEL=
+## qwen2.5-coder-0.5b: smaller; LLM_THREADS=1 when other work shares the 2 cores). See docs/readme/llm.md.
 llm: $(STAMP)
-	$(BIN)/python -m shopagent.llm_server --model $${LLM_MODEL:-qwen2.5-coder-1.5b} --port $${LLM_PORT:-8080}
+	$(BIN)/shopagent llm-serve --model $${LLM_MODEL:-qwen2.5-coder-1.5b} --port $${LLM_PORT:-8080}
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Debian's Chromium for the browser tests (Playwright's own browser download is not reachable here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is missing and could not be installed: run 'sudo apt-get install -y chromium'" \
+		"(tests/test_browser.py fails without it)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,7 +60,7 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	mkdir -p reports
-	$(BIN)/python scripts/evaluate.py --queries data/esci-us/queries.tsv --labels data/esci-us/labels.tsv \
+	$(BIN)/shopagent evaluate --queries data/esci-us/queries.tsv --labels data/esci-us/labels.tsv \
 		--strategy all --output reports/eval.json --markdown reports/eval.md --plot reports/eval.png
 
 studio: $(STAMP)

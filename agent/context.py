@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+
+from shopagent.settings import Strategy
 
 
 @dataclass(kw_only=True)
 class Context:
     """Run context; None means "the process settings' default"."""
 
-    strategy: Literal["pgvector_primary", "chroma_primary", "hybrid"] | None = field(
+    strategy: Strategy | None = field(
         default=None, metadata={"description": "Retrieval strategy (default: PRODUCT_SEARCH_STRATEGY)."}
     )
     k: int = field(default=5, metadata={"description": "Products listed per answer."})

@@ -7,25 +7,30 @@ lazily on the first run; the API calls `build_graph` with the Postgres checkpoin
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import Context
+from agent.deps import AgentDeps, default_deps
 from agent.nodes import AgentNodes
-from agent.service import AgentDeps, default_deps
 from agent.state import InputState, State
 
 ACTIONS = ("search", "details", "compare", "similar", "chat")
 
 
 def build_graph(
-    checkpointer: BaseCheckpointSaver | None = None, deps: AgentDeps | Callable[[], AgentDeps] | None = None
+    checkpointer: BaseCheckpointSaver[Any] | None = None, deps: AgentDeps | Callable[[], AgentDeps] | None = None
 ) -> CompiledStateGraph[State, Context, InputState, State]:
     """Compile the agent; `deps` defaults to the lazily built process-wide dependencies."""
-    getter = deps if callable(deps) else (lambda: deps) if deps is not None else default_deps
-    nodes = AgentNodes(getter)  # type: ignore[arg-type]
+    getter: Callable[[], AgentDeps]
+    if isinstance(deps, AgentDeps):
+        getter = lambda: deps  # noqa: E731 - bind the given instance
+    else:
+        getter = deps or default_deps
+    nodes = AgentNodes(getter)
     builder = StateGraph(State, input_schema=InputState, context_schema=Context)
     builder.add_node("understand", nodes.understand)
     builder.add_node("llm_agent", nodes.llm_agent)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -14,7 +15,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import BaseTool
 
 from agent import prompts
-from shopagent.config import Settings
+from agent.state import State
+from shopagent.settings import Settings
+from tools.products import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,14 @@ HISTORY_MESSAGES = 8
 
 class LLMUnavailable(RuntimeError):
     """The chat model could not be used for this turn (unreachable, timed out, malformed output)."""
+
+
+@dataclass
+class LLMTurn:
+    """The model's answer and every tool call it made: (tool name, arguments, result)."""
+
+    answer: str
+    tool_results: list[tuple[str, dict[str, Any], ToolResult]] = field(default_factory=list)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
@@ -50,7 +61,7 @@ def ollama_reachable(settings: Settings) -> tuple[bool, str]:
     return True, "model present" if settings.ollama_chat_model in names else f"models: {names[:5]}"
 
 
-def system_prompt(state: dict[str, Any]) -> str:
+def system_prompt(state: State) -> str:
     """The system prompt with the products on screen and the previous search."""
     shown = state.get("shown") or []
     listing = (
@@ -60,21 +71,22 @@ def system_prompt(state: dict[str, Any]) -> str:
         )
         or "(none)"
     )
+    search = state.get("search")
     return prompts.SYSTEM_PROMPT.format(
         shown=listing,
-        search_text=state.get("search_text") or "",
-        filters=state.get("filters") or {},
+        search_text=search.text if search else "",
+        filters=search.filters.as_dict() if search else {},
         language_name=prompts.LANGUAGE_NAMES.get(state.get("language") or "en", "English"),
     )
 
 
-def run_turn(model: BaseChatModel, tools: list[BaseTool], state: dict[str, Any]) -> dict[str, Any]:
+def run_turn(model: BaseChatModel, tools: list[BaseTool], state: State) -> LLMTurn:
     """One LLM turn: tool calls, then a grounded answer. Returns answer, tool results and the last search."""
     by_name = {t.name: t for t in tools}
     history: list[BaseMessage] = [m for m in state["messages"] if isinstance(m, (HumanMessage, AIMessage))]
     convo: list[BaseMessage] = [SystemMessage(system_prompt(state)), *history[-HISTORY_MESSAGES:]]
     bound = model.bind_tools(tools)
-    results: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    results: list[tuple[str, dict[str, Any], ToolResult]] = []
     try:
         for _ in range(MAX_TOOL_ROUNDS + 1):
             reply = bound.invoke(convo)
@@ -84,7 +96,7 @@ def run_turn(model: BaseChatModel, tools: list[BaseTool], state: dict[str, Any])
             for call in reply.tool_calls:
                 tool = by_name.get(call["name"])
                 if tool is None:
-                    out: dict[str, Any] = {"status": "error", "message": f"unknown tool {call['name']}"}
+                    out = ToolResult(status="error", message=f"unknown tool {call['name']}")
                 else:
                     out = tool.invoke(call["args"])
                 results.append((call["name"], call["args"], out))
@@ -96,4 +108,4 @@ def run_turn(model: BaseChatModel, tools: list[BaseTool], state: dict[str, Any])
     answer = reply.content if isinstance(reply.content, str) else str(reply.content)
     if not answer.strip():
         raise LLMUnavailable("empty answer from the chat model")
-    return {"answer": answer.strip(), "tool_results": results}
+    return LLMTurn(answer.strip(), results)

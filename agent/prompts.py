@@ -5,6 +5,7 @@ The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMP
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. You can search products, give details of \
@@ -46,6 +47,14 @@ T: dict[str, dict[str, str]] = {
         "compare_row": "{n}. {name}{brand} — {price}, rating {rating}",
         "cheapest": "Cheapest: {name}.",
         "best_rated": "Best rated: {name}.",
+        "facet_brand": "{n}. {name} is by {value}.",
+        "facet_brand_unknown": "The brand of {n}. {name} is not listed.",
+        "facet_price": "{n}. {name} costs {value}.",
+        "facet_price_unknown": "The price of {n}. {name} is not listed.",
+        "facet_color": "{n}. {name} comes in {value}.",
+        "facet_color_unknown": "The colour of {n}. {name} is not listed.",
+        "facet_rating": "{n}. {name} is rated {value}/5 ({count} reviews).",
+        "facet_rating_unknown": "{n}. {name} has no rating yet.",
         "similar": 'Similar to "{name}" (varied picks):',
         "no_similar": 'I couldn\'t find products similar to "{name}".',
         "price_unknown": "price unknown",
@@ -66,6 +75,7 @@ T: dict[str, dict[str, str]] = {
         "filters_brands": "brand {value}",
         "filters_colors": "colour {value}",
         "filters_exclude": "without {value}",
+        "filters_exclude_colors": "not {value}",
         "filters_categories": "in {value}",
         "filters_in_stock": "in stock",
         "llm_unavailable": "(The language model is unavailable; I answered with the built-in assistant.)",
@@ -95,6 +105,14 @@ T: dict[str, dict[str, str]] = {
         "compare_row": "{n}. {name}{brand} — {price}, valoración {rating}",
         "cheapest": "El más barato: {name}.",
         "best_rated": "El mejor valorado: {name}.",
+        "facet_brand": "El {n}, {name}, es de la marca {value}.",
+        "facet_brand_unknown": "No tenemos la marca del {n}, {name}.",
+        "facet_price": "El {n}, {name}, cuesta {value}.",
+        "facet_price_unknown": "No tenemos el precio del {n}, {name}.",
+        "facet_color": "El {n}, {name}, es de color {value}.",
+        "facet_color_unknown": "No tenemos el color del {n}, {name}.",
+        "facet_rating": "El {n}, {name}, tiene {value}/5 ({count} opiniones).",
+        "facet_rating_unknown": "El {n}, {name}, aún no tiene valoraciones.",
         "similar": 'Parecidos a "{name}" (opciones variadas):',
         "no_similar": 'No encontré productos parecidos a "{name}".',
         "price_unknown": "precio desconocido",
@@ -115,11 +133,25 @@ T: dict[str, dict[str, str]] = {
         "filters_brands": "marca {value}",
         "filters_colors": "color {value}",
         "filters_exclude": "sin {value}",
+        "filters_exclude_colors": "que no sea {value}",
         "filters_categories": "en {value}",
         "filters_in_stock": "disponibles",
         "llm_unavailable": "(El modelo de lenguaje no está disponible; respondí con el asistente integrado.)",
     },
 }
+
+
+# Filters hold English colour names (the catalog's); Spanish answers say them in Spanish.
+_COLOUR_ES = {
+    "red": "rojo", "blue": "azul", "black": "negro", "white": "blanco", "green": "verde", "yellow": "amarillo",
+    "pink": "rosa", "gray": "gris", "brown": "café", "tan": "beige", "beige": "beige", "purple": "morado",
+    "orange": "naranja", "silver": "plateado", "gold": "dorado", "navy": "azul marino",
+}  # fmt: skip
+
+
+def colour_name(lang: str, colour: str) -> str:
+    """An English colour name as the shopper's language says it."""
+    return _COLOUR_ES.get(colour, colour) if lang == "es" else colour
 
 
 def t(lang: str, key: str, **values: Any) -> str:
@@ -132,23 +164,29 @@ def price_text(lang: str, price: float | None) -> str:
     return f"${price:.2f}" if price is not None else t(lang, "price_unknown")
 
 
-def filters_text(lang: str, filters: dict[str, Any]) -> str:
+def filters_text(lang: str, filters: Mapping[str, Any]) -> str:
     """ ", under $30, brand ugg" for an answer's first line ("" when there are no filters)."""
     parts = []
     if (v := filters.get("price_max")) is not None:
         parts.append(t(lang, "filters_price_max", value=v))
     if (v := filters.get("price_min")) is not None:
         parts.append(t(lang, "filters_price_min", value=v))
-    for key, name in (("brands", "filters_brands"), ("colors", "filters_colors"),
-                      ("exclude_terms", "filters_exclude"), ("categories", "filters_categories")):  # fmt: skip
-        if filters.get(key):
-            parts.append(t(lang, name, value="/".join(filters[key])))
+    for key, name in (
+        ("brands", "filters_brands"),
+        ("colors", "filters_colors"),
+        ("exclude_terms", "filters_exclude"),
+        ("exclude_colors", "filters_exclude_colors"),
+        ("categories", "filters_categories"),
+    ):
+        if values := filters.get(key):
+            shown = [colour_name(lang, v) for v in values] if key.endswith("colors") else values
+            parts.append(t(lang, name, value="/".join(shown)))
     if filters.get("in_stock"):
         parts.append(t(lang, "filters_in_stock"))
     return (" (" + ", ".join(parts) + ")") if parts else ""
 
 
-def reason_text(lang: str, why: dict[str, Any], similarity: float | None) -> str:
+def reason_text(lang: str, why: Mapping[str, Any], similarity: float | None) -> str:
     """Why a product is listed, in a few words."""
     parts = []
     if why.get("matched_terms"):
@@ -173,7 +211,7 @@ def reason_text(lang: str, why: dict[str, Any], similarity: float | None) -> str
     return "; ".join(parts)
 
 
-def product_line(lang: str, n: int, product: dict[str, Any]) -> str:
+def product_line(lang: str, n: int, product: Mapping[str, Any]) -> str:
     """ "1. Name (Brand) — $12.99 — why"."""
     brand = f" ({product['brand']})" if product.get("brand") else ""
     reason = product.get("reason") or ""

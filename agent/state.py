@@ -1,28 +1,36 @@
 """Graph state: the conversation (messages) plus what the agent showed, so "the second one" resolves.
 
-Everything here is plain JSON-able data because the Postgres checkpointer stores it per session.
+The Postgres checkpointer stores it per session: products are `ProductView` dicts, the search requests are
+frozen dataclasses (LangGraph allow-lists the state's own types for its serializer).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, cast
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
-Intent = Literal["search", "refine", "details", "compare", "similar", "greeting", "help", "out_of_scope"]
+from shopagent.domain import ProductView, SearchRequest
+from shopagent.settings import Language
+from shopagent.understanding.intent import Intent
+from tools.products import ToolResult
+
+ResultKind = Literal["search", "refine", "details", "compare", "similar", "greeting", "help", "out_of_scope"]
 
 
-class ShownProduct(TypedDict, total=False):
-    """A product listed to the user (numbered 1..n in the answer)."""
+class TurnResult(ToolResult, total=False):
+    """The tool result this turn's answer is written from, and what kind of answer it is."""
 
-    product_id: str
-    name: str
-    price: float | None
-    brand: str | None
-    score: float
-    similarity: float | None
-    reason: str
+    kind: ResultKind
+    ask: Literal["need_shown", "need_ref", "need_two"]  # what the shopper must say first (no tool was run)
+    colors_relaxed: bool  # no product had the colour: searched with the colour as words instead
+
+
+def turn_result(kind: ResultKind, result: ToolResult | None = None, **extra: Any) -> TurnResult:
+    """A tool result (or none) as this turn's result of the given kind."""
+    return cast(TurnResult, {**(result or {}), **extra, "kind": kind})
 
 
 class InputState(TypedDict):
@@ -32,22 +40,17 @@ class InputState(TypedDict):
 
 
 class State(InputState, total=False):
-    """Full state. `search_text`, `filters` and `shown` carry over between turns; the rest is per turn."""
+    """Full state. `search` and `shown` carry over between turns; the rest is about this turn."""
 
-    language: str
+    language: Language
     intent: Intent
     refs: list[int]  # 0-based positions in `shown` the message points at ("the second one" -> [1])
-    search_text: str
-    filters: dict[str, Any]  # SearchFilters.as_dict() of the last search
-    turn_filters: dict[str, Any]  # filters understood from this message only
-    turn_text: str  # this message's search words (for a refinement: the words it adds)
+    facet: str | None  # what a question about shown products asks ("brand", "price", "color", "rating")
+    turn: SearchRequest  # what this message asks to search (for a refinement: what it adds)
     notes: list[str]
-    shown: list[ShownProduct]
-    result: dict[str, Any]  # the tool result this turn's answer is written from
+    search: SearchRequest  # the search the products on screen came from
+    shown: list[ProductView]  # the products on screen, numbered 1..n in the answer
+    result: TurnResult
     answer: str
-    strategy: str | None
-    backend: str | None
-    fallback_reason: str | None
-    weak_matches: bool
     brain: Literal["rules", "llm"]
     llm_fallback_reason: str | None

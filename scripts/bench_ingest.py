@@ -31,14 +31,15 @@ from psycopg import sql
 from pydantic import SecretStr
 from tqdm import tqdm
 
-from shopagent import db
-from shopagent.bootstrap import prepare_database
-from shopagent.chroma_store import ChromaStore
-from shopagent.config import PROJECT_ROOT, get_settings
+from shopagent.db.connection import DatabaseUnavailableError, conninfo
+from shopagent.db.writes import ProductRow
 from shopagent.embeddings import embedding_model_name, make_embeddings
-from shopagent.evaluation import load_labels, load_queries
-from shopagent.ingest import ingest, read_catalog
-from shopagent.repository import ProductRow
+from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.pipeline import ingest
+from shopagent.ingest.reader import read_catalog
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.services import prepare_database
+from shopagent.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("bench_ingest")
 DATA = PROJECT_ROOT / "data" / "esci-us"
@@ -112,16 +113,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     base = get_settings()
     try:
-        server = db.conninfo(base)
-    except db.DatabaseUnavailableError as exc:
+        server = conninfo(base)
+    except DatabaseUnavailableError as exc:
         log.error("%s", exc)
         return 2
     name = f"bench_{uuid.uuid4().hex[:12]}"
     chroma_dir = Path(tempfile.mkdtemp(prefix="bench_chroma_"))
-    settings = base.model_copy(update={"database_url": SecretStr(with_dbname(server, name)),
-                                       "chroma_persist_dir": chroma_dir, "chroma_collection": "bench"})  # fmt: skip
+    settings = base.model_copy(
+        update={
+            "database_url": SecretStr(with_dbname(server, name)),
+            "chroma_persist_dir": chroma_dir,
+            "chroma_collection": "bench",
+        }
+    )
     embeddings = TimedEmbeddings(make_embeddings(settings))
-    model = embedding_model_name(settings, embeddings)
+    model = embedding_model_name(embeddings)
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -152,8 +158,9 @@ def run(args: argparse.Namespace, settings: Any, embeddings: TimedEmbeddings, mo
         records = islice(records, args.limit)
     with prepare_database(settings, embeddings) as conn:
         with tqdm(total=args.limit, unit="product", desc="ingest", disable=args.quiet) as bar:
-            summary = ingest(conn, embeddings, model, records, batch_size=args.batch_size, on_batch=on_batch,
-                             progress=bar.update)  # fmt: skip
+            summary = ingest(
+                conn, embeddings, model, records, batch_size=args.batch_size, on_batch=on_batch, progress=bar.update
+            )
         ndcg = plain_pgvector_ndcg(conn, embeddings.inner, load_queries(args.queries), load_labels(args.labels))
     total = summary.seconds
     db_s = total - embeddings.seconds - clock["chroma"]

@@ -4,7 +4,7 @@
         [--repeat 5] [--json]
 
 Over the shared queries, after a warm-up pass: query-embedding latency; pgvector top-10 latency
-EXCLUDING the embedding (precomputed vectors through repository.vector_search), unfiltered and with
+EXCLUDING the embedding (precomputed vectors through catalog.vector_search), unfiltered and with
 a price filter; full-text latency; Chroma latency; hybrid end-to-end latency (embedding included);
 the EXPLAIN and EXPLAIN ANALYZE plans of the top-10 query on the full table; nDCG@10 of plain
 pgvector search (raw query text, no parsing, no threshold). Targets: pgvector p50 <= 10 ms and
@@ -27,22 +27,24 @@ import psycopg
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
-from shopagent import repository
-from shopagent.bootstrap import build_services
-from shopagent.config import PROJECT_ROOT, get_settings
+from shopagent.db import catalog, diagnostics
+from shopagent.domain import SearchFilters, SearchOptions
 from shopagent.embeddings import embedding_model_name
-from shopagent.evaluation import load_labels, load_queries, ndcg_at_k, percentile
-from shopagent.models import SearchFilters
-from shopagent.search import SearchOptions
+from shopagent.evals.metrics import load_labels, load_queries, ndcg_at_k, percentile
+from shopagent.services import build_services
+from shopagent.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("bench_search")
 DATA = PROJECT_ROOT / "data" / "esci-us"
 FILTER = SearchFilters(price_max=50.0)
 MEASURES = {
-    "embed_query": "query embedding", "pgvector": "pgvector top-k (no embedding)",
-    "pgvector_filtered": "pgvector top-k + price<=50", "fulltext": "full text top-k",
-    "chroma": "chroma top-k (no embedding)", "hybrid_end_to_end": "hybrid end-to-end (with embedding)",
-}  # fmt: skip
+    "embed_query": "query embedding",
+    "pgvector": "pgvector top-k (no embedding)",
+    "pgvector_filtered": "pgvector top-k + price<=50",
+    "fulltext": "full text top-k",
+    "chroma": "chroma top-k (no embedding)",
+    "hybrid_end_to_end": "hybrid end-to-end (with embedding)",
+}
 TARGETS_MS = {"pgvector_p50": 10.0, "pgvector_p95": 25.0, "embed_p50": 10.0}
 
 
@@ -84,15 +86,18 @@ def short_plan(plan: str) -> str:
 
 
 def plain_pgvector_ndcg(
-    conn: psycopg.Connection, embeddings: Embeddings, queries: dict[str, str], labels: dict[str, dict[str, int]],
+    conn: psycopg.Connection,
+    embeddings: Embeddings,
+    queries: dict[str, str],
+    labels: dict[str, dict[str, int]],
     k: int = 10,
-) -> float:  # fmt: skip
+) -> float:
     """Mean nDCG@k of plain pgvector search (raw query embedded, top-k, no filters or threshold)
     over the judged queries."""
     judged = [q for q in queries if labels.get(q)]
     vectors = embeddings.embed_documents([queries[q] for q in judged]) if judged else []
     scores = [
-        ndcg_at_k([h.product_id for h in repository.vector_search(conn, v, k)], labels[q], k)
+        ndcg_at_k([p["product_id"] for p in catalog.vector_search(conn, v, k)], labels[q], k)
         for q, v in zip(judged, vectors, strict=True)
     ]
     return round(sum(scores) / len(scores), 4) if scores else 0.0
@@ -109,31 +114,34 @@ def main(argv: list[str] | None = None) -> int:
         log.error("database unavailable: %s", "; ".join(services.startup_errors))
         return 2
     emb, k, rep, quiet = services.embeddings, args.k, args.repeat, args.quiet
-    results: dict[str, Any] = {"model": embedding_model_name(services.settings, emb), "queries": len(texts),
-                               "repeat": rep, "k": k}  # fmt: skip
+    results: dict[str, Any] = {"model": embedding_model_name(emb), "queries": len(texts), "repeat": rep, "k": k}
     try:
         vectors = [emb.embed_query(t) for t in texts]
         results["embed_query"] = timed(emb.embed_query, texts, rep, "embed", quiet)
         with services.pool.connection() as conn:
-            results["storage"] = {k2: str(v) for k2, v in repository.storage_facts(conn).items()}
-            results["pgvector"] = timed(lambda v: repository.vector_search(conn, v, k), vectors, rep, "pgvector", quiet)
+            results["storage"] = {k2: str(v) for k2, v in diagnostics.storage_facts(conn).items()}
+            results["pgvector"] = timed(lambda v: catalog.vector_search(conn, v, k), vectors, rep, "pgvector", quiet)
             results["pgvector_filtered"] = timed(
-                lambda v: repository.vector_search(conn, v, k, FILTER), vectors, rep, "pgvector+filter", quiet
+                lambda v: catalog.vector_search(conn, v, k, FILTER), vectors, rep, "pgvector+filter", quiet
             )
             results["pgvector_filtered"]["filter"] = FILTER.as_dict()
-            results["fulltext"] = timed(lambda t: repository.fulltext_search(conn, t, k), texts, rep, "fulltext", quiet)
-            results["explain"] = short_plan(repository.explain_vector_search(conn, vectors[0], k))
-            results["explain_analyze"] = short_plan(repository.explain_analyze_vector_search(conn, vectors[0], k))
+            results["fulltext"] = timed(lambda t: catalog.fulltext_search(conn, t, k), texts, rep, "fulltext", quiet)
+            results["explain"] = short_plan(diagnostics.explain_vector_search(conn, vectors[0], k))
+            results["explain_analyze"] = short_plan(diagnostics.explain_analyze_vector_search(conn, vectors[0], k))
             results["ndcg@10_plain_pgvector"] = plain_pgvector_ndcg(conn, emb, queries, labels, 10)
         if services.chroma is not None:
             results["chroma"] = timed(lambda v: services.chroma.search(v, k), vectors, rep, "chroma", quiet)  # type: ignore[union-attr]
         hybrid = SearchOptions(k=k, strategy="hybrid")
-        results["hybrid_end_to_end"] = timed(lambda t: services.search.search(t, options=hybrid), texts,
-                                             max(1, rep // 2), "hybrid", quiet)  # fmt: skip
+        results["hybrid_end_to_end"] = timed(
+            lambda t: services.search.search(services.parse(t), hybrid), texts, max(1, rep // 2), "hybrid", quiet
+        )
     finally:
         services.close()
-    observed = {"pgvector_p50": results["pgvector"]["p50_ms"], "pgvector_p95": results["pgvector"]["p95_ms"],
-                "embed_p50": results["embed_query"]["p50_ms"]}  # fmt: skip
+    observed = {
+        "pgvector_p50": results["pgvector"]["p50_ms"],
+        "pgvector_p95": results["pgvector"]["p95_ms"],
+        "embed_p50": results["embed_query"]["p50_ms"],
+    }
     results["targets_missed"] = [name for name, limit in TARGETS_MS.items() if observed[name] > limit]
     if args.json:
         print(json.dumps(results, indent=2))

@@ -25,11 +25,11 @@ from pathlib import Path
 from pydantic import SecretStr
 from tqdm import tqdm
 
-from shopagent import tracing
-from shopagent.bootstrap import Services, build_services
-from shopagent.config import PROJECT_ROOT, STRATEGIES, Settings, get_settings
-from shopagent.evaluation import load_queries, percentile
-from shopagent.search import SearchOptions
+from shopagent.domain import SearchOptions
+from shopagent.evals.metrics import load_queries, percentile
+from shopagent.observability import tracing
+from shopagent.services import Services, build_services
+from shopagent.settings import PROJECT_ROOT, STRATEGIES, Settings, get_settings
 
 log = logging.getLogger("bench_tracing")
 
@@ -60,8 +60,9 @@ def dead_endpoints() -> tuple[str, str, socket.socket]:
 
 def traced_settings(settings: Settings, endpoint: str) -> Settings:
     """`settings` with tracing on to `endpoint`."""
-    return settings.model_copy(update={"langsmith_tracing": True, "langsmith_endpoint": endpoint,
-                                       "langsmith_api_key": SecretStr("bench-key")})  # fmt: skip
+    return settings.model_copy(
+        update={"langsmith_tracing": True, "langsmith_endpoint": endpoint, "langsmith_api_key": SecretStr("bench-key")}
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,12 +80,12 @@ def make_turn(services: Services, strategy: str, agent: bool) -> Callable[[str],
     """The unit of work timed: one search, or one agent turn (graph without LLM and checkpointer)."""
     options = SearchOptions(strategy=strategy)
     if not agent:
-        return lambda text: services.search.search(text, options=options)
+        return lambda text: services.search.search(services.parse(text), options)
+    from agent.service import AgentDeps
     from langchain_core.messages import HumanMessage
 
     from agent.context import Context
     from agent.graph import build_graph
-    from agent.service import AgentDeps
 
     graph = build_graph(deps=AgentDeps(services, use_settings_llm=False))
     context = Context(strategy=strategy, use_llm=False)  # type: ignore[arg-type]
@@ -96,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    recorder = subprocess.Popen([sys.executable, "-c", RECORDER, str(PROJECT_ROOT / "tests")],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    recorder = subprocess.Popen(
+        [sys.executable, "-c", RECORDER, str(PROJECT_ROOT / "tests")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     recorder_url = recorder.stdout.readline().strip()  # type: ignore[union-attr]
     refused, silent, silent_sock = dead_endpoints()
     modes = {

@@ -16,12 +16,17 @@ import pytest
 from psycopg import sql
 from pydantic import SecretStr
 
-from shopagent import db
-from shopagent.bootstrap import Services, build_services
-from shopagent.config import PROJECT_ROOT, Settings
-from shopagent.embeddings import LocalMiniLMEmbeddings, embedding_model_name
-from shopagent.evaluation import load_labels, load_queries
-from shopagent.ingest import ingest
+from shopagent.db.connection import start_embedded_server
+from shopagent.domain import SearchOptions, SearchResult
+from shopagent.embeddings import embedding_model_name
+from shopagent.embeddings.multilingual import MultilingualEmbeddings
+from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.evals.metrics import load_labels, load_queries
+from shopagent.ingest.multilingual import backfill_multilingual
+from shopagent.ingest.pipeline import ingest
+from shopagent.services import Services, build_services
+from shopagent.settings import PROJECT_ROOT, Settings
+from shopagent.understanding import parse_search
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -72,7 +77,7 @@ def server_dsn() -> str:
     """DSN of the embedded test server (its own data dir), or TEST_DATABASE_URL."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         return url
-    return db.start_embedded_server(PROJECT_ROOT / ".data" / "test-pg")
+    return start_embedded_server(PROJECT_ROOT / ".data" / "test-pg")
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +98,12 @@ def make_database(server_dsn: str) -> Iterator[Callable[[], str]]:
     with psycopg.connect(server_dsn, autocommit=True) as conn:
         for name in created:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def multilingual() -> MultilingualEmbeddings:
+    """The packaged multilingual encoder (USE multilingual v3), loaded once."""
+    return MultilingualEmbeddings()
 
 
 @pytest.fixture(scope="session")
@@ -117,26 +128,51 @@ def loaded_settings(
     make_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
     embeddings: LocalMiniLMEmbeddings,
+    multilingual: MultilingualEmbeddings,
     catalog_slice: list[dict[str, Any]],
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
     settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
-    from shopagent.bootstrap import prepare_database
-    from shopagent.chroma_store import ChromaStore
+    from shopagent.retrieval.chroma import ChromaStore
+    from shopagent.services import prepare_database
 
     chroma = ChromaStore.from_settings(settings, embeddings)
     with prepare_database(settings, embeddings) as conn:
         summary = ingest(
-            conn, embeddings, embedding_model_name(settings, embeddings), catalog_slice,
-            batch_size=128, on_batch=chroma.upsert_rows,
-        )  # fmt: skip
+            conn,
+            embeddings,
+            embedding_model_name(embeddings),
+            catalog_slice,
+            batch_size=128,
+            on_batch=chroma.upsert_rows,
+        )
     assert summary.errors == 0 and summary.embedded == len(catalog_slice)
+    with prepare_database(settings, embeddings) as conn:
+        written, refused = backfill_multilingual(conn, multilingual)
+    assert written == len(catalog_slice) and refused == []
     return settings
 
 
 @pytest.fixture(scope="session")
-def services(loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings) -> Iterator[Services]:
-    """Search services over the loaded slice (the session's model, not a second copy)."""
-    svc = build_services(loaded_settings, embeddings)
+def services(
+    loaded_settings: Settings, embeddings: LocalMiniLMEmbeddings, multilingual: MultilingualEmbeddings
+) -> Iterator[Services]:
+    """Search services over the loaded slice (the session's models, not second copies)."""
+    svc = build_services(loaded_settings, embeddings, multilingual=multilingual)
     yield svc
     svc.close()
+
+
+def run_search(services: Services, query: str, options: SearchOptions | None = None) -> SearchResult:
+    """A raw shopper query through understanding and the strategy switch, as the retriever runs it."""
+    return services.search.search(parse_search(query), options)
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """`shopagent ARGS` in this process (the session's model stays loaded); (exit code, stdout)."""
+    from typer.testing import CliRunner
+
+    from shopagent.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout

@@ -38,7 +38,8 @@ INFO = {
         "size_limit_bytes": 20_971_520,
     },
     # Advertised like LangSmith does: plain langsmith clients then send zstd bodies (decoded here);
-    # shopagent's client turns compression off (see shopagent.tracing._Client); `Recorded.compressed` tells.
+    # shopagent's client turns compression off (see shopagent.observability.tracing._Client);
+    # `Recorded.compressed` tells.
     "instance_flags": {"zstd_compression_enabled": True},
 }
 

@@ -11,13 +11,14 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.api import make_checkpointer
+from agent.api.chat import make_checkpointer
 from agent.context import Context
+from agent.deps import AgentDeps
 from agent.graph import build_graph
-from agent.service import AgentDeps
-from shopagent.bootstrap import Services
-from shopagent.query import name_is_excluded
-from tools import compare_products, make_tools, product_details, similar_products
+from shopagent.matching import name_is_excluded
+from shopagent.services import Services
+from tests.conftest import run_search
+from tools import ProductTools, make_tools
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_english_conversation(turn: Turn, labels: dict[str, dict[str, int]]) -> 
 
     prices = [p["price"] for p in shown if p["price"] is not None]
     s = turn("cheaper")
-    limit = s["filters"]["price_max"]
+    limit = s["search"].filters.price_max
     assert limit < max(prices)
     assert s["shown"] and all(p["price"] is not None and p["price"] <= limit for p in s["shown"])
     assert all(p["brand"].lower() == "home tune" for p in s["shown"])
@@ -100,7 +101,7 @@ def test_spanish_conversation(turn: Turn, labels: dict[str, dict[str, int]]) -> 
 
     s = turn("más barato")
     assert s["intent"] == "refine" and s["answer"].startswith("Resultados afinados")
-    assert all(p["price"] is not None and p["price"] <= s["filters"]["price_max"] for p in s["shown"])
+    assert all(p["price"] is not None and p["price"] <= s["search"].filters.price_max for p in s["shown"])
 
     shown = s["shown"]
     s = turn("el segundo")
@@ -126,7 +127,7 @@ def test_refinement_that_finds_nothing_keeps_the_list(turn: Turn) -> None:
 def test_weak_matches_are_called_weaker_not_nothing(turn: Turn) -> None:
     """Nothing above an impossible threshold: the answer offers weaker matches instead of "nothing found"."""
     s = turn("ugg slippers women", strategy="pgvector_primary", pgvector_threshold=0.99, chroma_threshold=0.99)
-    assert s["weak_matches"] and s["shown"]
+    assert s["result"]["weak_matches"] and s["shown"]
     assert "weaker matches" in s["answer"] and "couldn't find" not in s["answer"]
 
 
@@ -151,14 +152,15 @@ def test_follow_up_without_products_asks_first(turn: Turn) -> None:
 def test_context_k_and_strategy(turn: Turn) -> None:
     """Run context: k and strategy apply to the search."""
     s = turn("tresemme shampoo", k=3, strategy="chroma_primary")
-    assert len(s["shown"]) == 3 and s["strategy"] == "chroma_primary" and s["backend"] == "chroma"
+    assert len(s["shown"]) == 3 and s["result"]["strategy"] == "chroma_primary" and s["result"]["backend"] == "chroma"
 
 
 def test_tools_report_expected_failures(services: Services) -> None:
     """Unknown ids and bad arguments come back as readable results, not exceptions."""
-    assert product_details(services, ["NOPE"])["status"] == "not_found"
-    assert similar_products(services, "NOPE")["message"] == "unknown product id: NOPE"
-    assert compare_products(services, ["NOPE"])["status"] == "error"
+    ops = ProductTools(services)
+    assert ops.details(["NOPE"])["status"] == "not_found"
+    assert ops.similar("NOPE", 5, 0.6)["message"] == "unknown product id: NOPE"
+    assert ops.compare(["NOPE"])["status"] == "error"
     by_name = {t.name: t for t in make_tools(services)}
     assert by_name["product_details"].invoke({"product_ids": ["NOPE"]})["message"] == "unknown product id(s): NOPE"
     assert "max_price" in by_name["search_products"].args and "Search the product catalog" in (
@@ -170,9 +172,10 @@ def test_tools_report_expected_failures(services: Services) -> None:
 
 def test_similar_products_are_diverse(services: Services) -> None:
     """MMR with a low lambda picks a different, less redundant set than pure similarity."""
-    src = services.search.search("ugg slippers women").hits[0].product_id
-    pure = similar_products(services, src, k=5, mmr_lambda=1.0)["products"]
-    diverse = similar_products(services, src, k=5, mmr_lambda=0.3)["products"]
+    src = run_search(services, "ugg slippers women").products[0]["product_id"]
+    ops = ProductTools(services)
+    pure = ops.similar(src, k=5, mmr_lambda=1.0)["products"]
+    diverse = ops.similar(src, k=5, mmr_lambda=0.3)["products"]
     assert len(pure) == len(diverse) == 5
     assert [p["product_id"] for p in pure] != [p["product_id"] for p in diverse]
     assert all("shared_terms" in p["why"] for p in diverse)

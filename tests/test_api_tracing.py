@@ -17,11 +17,11 @@ from langsmith_recorder import LangSmithRecorder
 from pydantic import SecretStr
 
 from agent.api import create_app
-from shopagent import tracing
-from shopagent.bootstrap import Services, build_services
-from shopagent.config import Settings
-from shopagent.embeddings import LocalMiniLMEmbeddings
-from shopagent.tracing import HIDDEN, pseudonymise
+from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.observability import tracing
+from shopagent.observability.privacy import HIDDEN, pseudonymise
+from shopagent.services import Services, build_services
+from shopagent.settings import Settings
 
 langsmith_recorder = recorder_module.langsmith_recorder  # the shared fixtures
 langsmith_env = recorder_module.langsmith_env
@@ -36,9 +36,15 @@ QUALITY_KEYS = {"mean_similarity", "zero_results", "fallback", "latency_ms"}
 
 def traced_settings(base: Settings, endpoint: str, **overrides: Any) -> Settings:
     """`base` (the loaded slice) with tracing on to `endpoint`."""
-    return base.model_copy(update={"langsmith_tracing": True, "langsmith_api_key": SecretStr("test-key"),
-                                   "langsmith_endpoint": endpoint, "pseudonym_salt": SecretStr(SALT),
-                                   **overrides})  # fmt: skip
+    return base.model_copy(
+        update={
+            "langsmith_tracing": True,
+            "langsmith_api_key": SecretStr("test-key"),
+            "langsmith_endpoint": endpoint,
+            "pseudonym_salt": SecretStr(SALT),
+            **overrides,
+        }
+    )
 
 
 def flush(client: TestClient) -> None:
@@ -90,8 +96,14 @@ def test_chat_turn_trace_tree_metadata_and_feedback(
     assert [n for d, n in tree if d == 2] == ["understand", "search", "respond"], tree
     search_node = next(run for _, run in rec.tree(run_id) if run["name"] == "search")
     below_search = names(rec, search_node["id"])
-    assert below_search == [(0, "search"), (1, "search_products"), (2, "product_search"), (3, "pgvector_search"),
-                            (3, "fulltext_search"), (3, "fusion")], below_search  # fmt: skip
+    assert below_search == [
+        (0, "search"),
+        (1, "search_products"),
+        (2, "product_search"),
+        (3, "pgvector_search"),
+        (3, "fulltext_search"),
+        (3, "fusion"),
+    ], below_search
     [tool] = rec.runs_named("search_products")
     assert tool["run_type"] == "tool" and "services" not in tool["inputs"]
     assert rec.runs_named("pgvector_search")[0]["run_type"] == "retriever"
@@ -116,8 +128,16 @@ def test_chat_turn_trace_tree_metadata_and_feedback(
     respond = metadata(rec.runs_named("respond")[0])
     assert respond["kind"] == "search" and respond["num_products"] == 5
     pg = metadata(rec.runs_named("pgvector_search")[0])
-    assert {"backend", "threshold", "k", "filters", "num_results", "top1_similarity", "mean_similarity",
-            "latency_ms"} <= set(pg)  # fmt: skip
+    assert {
+        "backend",
+        "threshold",
+        "k",
+        "filters",
+        "num_results",
+        "top1_similarity",
+        "mean_similarity",
+        "latency_ms",
+    } <= set(pg)
     assert {"rrf_k", "num_results", "mean_similarity"} <= set(metadata(rec.runs_named("fusion")[0]))
 
     assert rec.wait_for(lambda: QUALITY_KEYS <= set(feedback_for(rec, run_id)))
@@ -186,14 +206,16 @@ def test_fallback_turn_and_follow_up_tools(
     """pgvector_primary with an impossible threshold: the fallback run and reason are traced and the fallback
     feedback is 1; a follow-up "compare" turn traces its tool."""
     rec = langsmith_recorder
-    settings = traced_settings(loaded_settings, rec.url, product_search_strategy="pgvector_primary",
-                               pgvector_similarity_threshold=0.99)  # fmt: skip
+    settings = traced_settings(
+        loaded_settings, rec.url, product_search_strategy="pgvector_primary", pgvector_similarity_threshold=0.99
+    )
     services = build_services(settings, embeddings)
     try:
         with TestClient(create_app(settings, services)) as c:
             first = c.post(MSG, json={"user_id": USER, "message": "ugg slippers for women"}).json()
-            second = c.post(MSG, json={"user_id": USER, "message": "compare 1 and 2",
-                                       "session_id": first["session_id"]}).json()  # fmt: skip
+            second = c.post(
+                MSG, json={"user_id": USER, "message": "compare 1 and 2", "session_id": first["session_id"]}
+            ).json()
             flush(c)
     finally:
         services.close()
@@ -236,8 +258,13 @@ def test_tracing_off_sends_nothing(
 ) -> None:
     """Settings say off (though langsmith's env says on): no request reaches the recorder and /feedback says
     not recorded; the response still carries a run id."""
-    settings = loaded_settings.model_copy(update={"langsmith_tracing": False, "langsmith_api_key": SecretStr("k"),
-                                                  "langsmith_endpoint": langsmith_recorder.url})  # fmt: skip
+    settings = loaded_settings.model_copy(
+        update={
+            "langsmith_tracing": False,
+            "langsmith_api_key": SecretStr("k"),
+            "langsmith_endpoint": langsmith_recorder.url,
+        }
+    )
     with TestClient(create_app(settings, services)) as c:
         body = c.post(MSG, json={"user_id": USER, "message": "ugg slippers"}).json()
         assert uuid.UUID(body["run_id"]) and body["products"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shopagent.calibration import (
+from shopagent.evals.calibration import (
     Sample,
     all_cuts,
     best_f1_cut,
@@ -16,8 +16,15 @@ from shopagent.calibration import (
 )
 
 # similarity, relevant: 4 relevant (0.9, 0.8, 0.6, 0.3), 3 not (0.7, 0.5, 0.4).
-SEVEN = [Sample(0.9, True), Sample(0.8, True), Sample(0.7, False), Sample(0.6, True),
-         Sample(0.5, False), Sample(0.4, False), Sample(0.3, True)]  # fmt: skip
+SEVEN = [
+    Sample(0.9, True),
+    Sample(0.8, True),
+    Sample(0.7, False),
+    Sample(0.6, True),
+    Sample(0.5, False),
+    Sample(0.4, False),
+    Sample(0.3, True),
+]
 
 
 def test_cut_at_counts_by_hand() -> None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
-from shopagent import repository
-from shopagent.bootstrap import Services
-from shopagent.chroma_store import ChromaStore, chroma_where, distance_to_similarity
-from shopagent.models import Hit, SearchFilters
+from shopagent.db import catalog
+from shopagent.domain import ProductView, SearchFilters
+from shopagent.retrieval.chroma import ChromaStore, chroma_where, distance_to_similarity
+from shopagent.services import Services
 
 QUERY_IDS = ("q013", "q024", "q008", "q003", "q018")
 
@@ -25,20 +25,20 @@ def qvec(services: Services) -> Callable[[str], list[float]]:
     return lambda text: cache.setdefault(text, services.embeddings.embed_query(text))
 
 
-def _pg(services: Services, vec: list[float], k: int, filters: SearchFilters | None = None) -> list[Hit]:
+def _pg(services: Services, vec: list[float], k: int, filters: SearchFilters | None = None) -> list[ProductView]:
     """pgvector top-k."""
     with services.pool.connection() as conn:
-        return repository.vector_search(conn, vec, k, filters or SearchFilters())
+        return catalog.vector_search(conn, vec, k, filters or SearchFilters())
 
 
-def assert_same_ranking(pg: list[Hit], ch: list[Hit], tol: float = 1e-4) -> None:
+def assert_same_ranking(pg: list[ProductView], ch: list[ProductView], tol: float = 1e-4) -> None:
     """Same length, same similarity at every rank (within tol), same ids except where two
     products tie (then they may swap)."""
     assert len(pg) == len(ch)
     for p, c in zip(pg, ch, strict=True):
-        assert p.similarity == pytest.approx(c.similarity, abs=tol), (p, c)
-    swapped = [(p, c) for p, c in zip(pg, ch, strict=True) if p.product_id != c.product_id]
-    assert all(abs(p.similarity - c.similarity) < 1e-5 for p, c in swapped), swapped
+        assert p["similarity"] == pytest.approx(c["similarity"], abs=tol), (p, c)
+    swapped = [(p, c) for p, c in zip(pg, ch, strict=True) if p["product_id"] != c["product_id"]]
+    assert all(abs(p["similarity"] - c["similarity"]) < 1e-5 for p, c in swapped), swapped
     assert len(swapped) <= 2, swapped
 
 
@@ -55,8 +55,8 @@ def test_collection_uses_cosine_space(services: Services, tmp_path) -> None:
 def test_same_vectors_in_both_stores(services: Services) -> None:
     """Chroma holds exactly PostgreSQL's vectors for every product."""
     with services.pool.connection() as conn:
-        ids = repository.all_product_ids(conn)
-        pg = repository.get_embeddings(conn, ids)
+        ids = catalog.all_product_ids(conn)
+        pg = catalog.get_embeddings(conn, ids)
     ch = services.chroma.get(ids)
     assert set(ch) == set(pg) == set(ids)
     assert max(float(np.max(np.abs(pg[i] - ch[i]["embedding"]))) for i in ids) < 1e-6
@@ -72,21 +72,21 @@ def test_score_parity_on_real_queries(services: Services, queries: dict[str, str
     assert len(pg) == 10
     assert_same_ranking(pg, ch)
     with services.pool.connection() as conn:
-        stored = repository.get_embeddings(conn, [h.product_id for h in pg])
+        stored = catalog.get_embeddings(conn, [h["product_id"] for h in pg])
     q = np.asarray(vec, dtype=np.float32)
     for h in pg:
-        assert h.similarity == pytest.approx(float(stored[h.product_id] @ q), abs=1e-4)
-    assert [h.backend for h in ch] == ["chroma"] * 10 and [h.rank for h in ch] == list(range(1, 11))
+        assert h["similarity"] == pytest.approx(float(stored[h["product_id"]] @ q), abs=1e-4)
+    assert [h["backend"] for h in ch] == ["chroma"] * 10
 
 
 def test_thresholds_mean_the_same(services: Services, queries: dict[str, str], qvec) -> None:
     """A threshold between the 12th and 13th similarity cuts both backends' lists after 12."""
     vec = qvec(queries["q024"])
     full = _pg(services, vec, 30)
-    assert full[12].similarity < full[11].similarity
-    threshold = (full[11].similarity + full[12].similarity) / 2
+    assert full[12]["similarity"] < full[11]["similarity"]
+    threshold = (full[11]["similarity"] + full[12]["similarity"]) / 2
     with services.pool.connection() as conn:
-        assert len(repository.vector_search(conn, vec, 30, threshold=threshold)) == 12
+        assert len(catalog.vector_search(conn, vec, 30, threshold=threshold)) == 12
     assert len(services.chroma.search(vec, 30, threshold=threshold)) == 12
 
 
@@ -118,10 +118,10 @@ def test_filters_agree_with_pgvector(services: Services, queries: dict[str, str]
     pg = _pg(services, vec, 10, filters)
     ch = services.chroma.search(vec, 10, filters)
     assert len(pg) == len(ch)
-    pg_sims = {h.product_id: h.similarity for h in pg}
-    shared = [h for h in ch if h.product_id in pg_sims]
+    pg_sims = {h["product_id"]: h["similarity"] for h in pg}
+    shared = [h for h in ch if h["product_id"] in pg_sims]
     assert len(shared) >= len(pg) - 2, (pg, ch)
-    assert all(h.similarity == pytest.approx(pg_sims[h.product_id], abs=1e-4) for h in shared)
+    assert all(h["similarity"] == pytest.approx(pg_sims[h["product_id"]], abs=1e-4) for h in shared)
 
 
 def test_where_clause() -> None:

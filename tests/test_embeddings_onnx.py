@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shopagent import embeddings as emb
-from shopagent.config import Settings
-from shopagent.embeddings import LocalMiniLMEmbeddings, OnnxMiniLMEmbeddings, make_embeddings, product_text
-from shopagent.ingest import normalise
+from shopagent.embeddings import make_embeddings, product_text
+from shopagent.embeddings import onnx as emb
+from shopagent.embeddings.onnx import OnnxMiniLMEmbeddings
+from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.ingest.reader import normalise
+from shopagent.settings import Settings
 from tests.conftest import read_products
 
 # Measured over the 6,764 sample products at 64 tokens: cosine to the torch fp32 vectors 0.993 on average,
@@ -88,8 +90,9 @@ def test_concurrent_first_use_exports_once(tmp_path: Path, monkeypatch: pytest.M
     workers = [threading.Thread(target=lambda: results.append(emb.onnx_int8_model(tmp_path, tmp_path / "c")))]
     workers[0].start()
     started.wait(5)
-    workers += [threading.Thread(target=lambda: results.append(emb.onnx_int8_model(tmp_path, tmp_path / "c")))
-                for _ in range(2)]  # fmt: skip
+    workers += [
+        threading.Thread(target=lambda: results.append(emb.onnx_int8_model(tmp_path, tmp_path / "c"))) for _ in range(2)
+    ]
     for w in workers[1:]:
         w.start()
     for w in workers:

@@ -1,31 +1,29 @@
-"""scripts/evaluate_agent.py's core over the test slice: real graph, real search, real catalog checks.
+"""`shopagent evaluate-agent`'s core (agent.evaluation + shopagent.evals.conversations) over the test slice:
+real graph, real search, real catalog checks.
 
 The evaluators must be able to fail: a product that is not shown, an answer in the wrong language and an
 id that is not in the catalog each score 0."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from agent import evaluation
 from agent.context import Context
-from shopagent.bootstrap import Services
-from shopagent.config import PROJECT_ROOT
+from shopagent.evals import conversations as scoring
+from shopagent.services import Services
+from shopagent.settings import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
-def evaluate_agent() -> ModuleType:
-    """The script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("evaluate_agent", PROJECT_ROOT / "scripts" / "evaluate_agent.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def evaluate_agent() -> SimpleNamespace:
+    """The runner and the evaluators, under one name."""
+    return SimpleNamespace(**{**vars(scoring), **vars(evaluation)})
 
 
 def grade3(labels: dict[str, dict[str, int]], qid: str) -> list[str]:
@@ -37,40 +35,61 @@ def grade3(labels: dict[str, dict[str, int]], qid: str) -> list[str]:
 def conversations(queries: dict[str, str], labels: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """Two small conversations over shared queries whose products are in the slice (en and es)."""
     return [
-        {"id": "bottle-en", "language": "en", "turns": [
-            {"message": queries["q013"],
-             "expect": {"relevant_product_ids": grade3(labels, "q013"), "intent": "search"}},
-            {"message": "tell me more about the first one", "expect": {"intent": "details"}},
-        ]},
-        {"id": "ugg-es", "language": "es", "turns": [
-            {"message": "busco pantuflas ugg para mujer",
-             "expect": {"relevant_product_ids": grade3(labels, "q024"), "intent": "search"}},
-            {"message": "compara el 1 y el 2", "expect": {"intent": "compare"}},
-        ]},
-    ]  # fmt: skip
+        {
+            "id": "bottle-en",
+            "language": "en",
+            "turns": [
+                {
+                    "message": queries["q013"],
+                    "expect": {"relevant_product_ids": grade3(labels, "q013"), "intent": "search"},
+                },
+                {"message": "tell me more about the first one", "expect": {"intent": "details"}},
+            ],
+        },
+        {
+            "id": "ugg-es",
+            "language": "es",
+            "turns": [
+                {
+                    "message": "busco pantuflas ugg para mujer",
+                    "expect": {"relevant_product_ids": grade3(labels, "q024"), "intent": "search"},
+                },
+                {"message": "compara el 1 y el 2", "expect": {"intent": "compare"}},
+            ],
+        },
+    ]
 
 
 def test_conversations_are_scored(
-    evaluate_agent: ModuleType, services: Services, conversations: list[dict[str, Any]]
+    evaluate_agent: SimpleNamespace, services: Services, conversations: list[dict[str, Any]]
 ) -> None:
     """Every evaluator is computed per turn, per conversation and overall; these conversations pass."""
     report = evaluate_agent.evaluate_local(services, conversations, Context())
     rows = report["turns"]
     assert [(r["conversation"], r["intent"]) for r in rows] == [
-        ("bottle-en", "search"), ("bottle-en", "details"), ("ugg-es", "search"), ("ugg-es", "compare")]  # fmt: skip
+        ("bottle-en", "search"),
+        ("bottle-en", "details"),
+        ("ugg-es", "search"),
+        ("ugg-es", "compare"),
+    ]
     assert [r["relevant_shown"] for r in rows] == [1.0, None, 1.0, None]
     assert all(r["language_match"] == r["no_hallucinated_ids"] == r["intent_match"] == 1.0 for r in rows)
     assert len(rows[0]["shown_ids"]) == 5 and len(rows[1]["result_ids"]) == 1 and len(rows[3]["result_ids"]) == 2
     assert rows[3]["answer"].startswith("Comparación")
-    assert report["summary"]["turns_scored"] == {"relevant_shown": 2, "language_match": 4,
-                                                 "no_hallucinated_ids": 4, "intent_match": 4}  # fmt: skip
+    assert report["summary"]["turns_scored"] == {
+        "relevant_shown": 2,
+        "language_match": 4,
+        "no_hallucinated_ids": 4,
+        "intent_match": 4,
+        "filters_match": 0,
+    }
     assert report["conversations"]["ugg-es"]["relevant_shown"] == 1.0
     table = evaluate_agent.to_table(report)
     assert "ugg-es" in table and "relevant_shown" in table
 
 
 def test_evaluators_can_fail(
-    evaluate_agent: ModuleType, services: Services, conversations: list[dict[str, Any]], labels
+    evaluate_agent: SimpleNamespace, services: Services, conversations: list[dict[str, Any]], labels
 ) -> None:
     """A product that is not shown, a wrong language, a wrong intent each score 0 (and lower the means)."""
     bottle, ugg = conversations
@@ -86,19 +105,24 @@ def test_evaluators_can_fail(
     assert report["conversations"]["bottle-en"]["intent_match"] == 0.5
 
 
-def test_hallucinated_ids_are_caught(evaluate_agent: ModuleType, services: Services, labels) -> None:
+def test_hallucinated_ids_are_caught(evaluate_agent: SimpleNamespace, services: Services, labels) -> None:
     """Ids in the answer text or lists that the catalog does not hold fail the check; real ones pass."""
     known = evaluate_agent.catalog_checker(services)
     real = next(pid for pid in grade3(labels, "q013") if known([pid]))
-    turn = {"answer": f"Try {real} or B0FAKE0000.", "shown_ids": [real], "result_ids": [], "shown_names": [],
-            "intent": "search"}  # fmt: skip
+    turn = {
+        "answer": f"Try {real} or B0FAKE0000.",
+        "shown_ids": [real],
+        "result_ids": [],
+        "shown_names": [],
+        "intent": "search",
+    }
     scores = evaluate_agent.turn_scores(turn, {}, "en", known)
     assert scores["no_hallucinated_ids"] == 0.0 and scores["unknown_ids"] == ["B0FAKE0000"]
     turn["answer"] = f"Try {real}."
     assert evaluate_agent.turn_scores(turn, {}, "en", known)["no_hallucinated_ids"] == 1.0
 
 
-def test_answer_language(evaluate_agent: ModuleType) -> None:
+def test_answer_language(evaluate_agent: SimpleNamespace) -> None:
     """The language check ignores catalog names and quoted queries, which stay English in Spanish answers."""
     name = "UGG Women's Fluff Yeah Slide Slipper, Black, 8"
     names = [name, "UGG"]
@@ -108,13 +132,22 @@ def test_answer_language(evaluate_agent: ModuleType) -> None:
     assert evaluate_agent.answer_language(en, names) == "en"
 
 
-def test_shipped_conversations_are_well_formed(evaluate_agent: ModuleType, labels) -> None:
-    """data/eval/conversations.jsonl: ~12 en/es conversations; expected products are real, judged Exact."""
+def test_shipped_conversations_are_well_formed(evaluate_agent: SimpleNamespace, labels) -> None:
+    """data/eval/conversations.jsonl: ~22 en/es conversations; expected products are real, judged Exact."""
     path: Path = PROJECT_ROOT / "data" / "eval" / "conversations.jsonl"
     convs = evaluate_agent.load_conversations(path)
     assert len(convs) >= 10 and {c["language"] for c in convs} == {"en", "es"}
     exact = {pid for judged in labels.values() for pid, grade in judged.items() if grade == 3}
     for conv in convs:
         for turn in conv["turns"]:
-            assert set(turn["expect"]) <= {"relevant_product_ids", "intent", "language"}, json.dumps(turn)
+            assert set(turn["expect"]) <= {"relevant_product_ids", "intent", "language", "filters"}, json.dumps(turn)
             assert set(turn["expect"].get("relevant_product_ids", [])) <= exact
+
+
+def test_filters_match_checks_what_the_turn_searched_with(evaluate_agent: SimpleNamespace) -> None:
+    """The filters evaluator: numbers equal or absent (None), listed values contained, case-insensitive."""
+    match = evaluate_agent.filters_match
+    got = {"price_max": 15.0, "exclude_terms": ["Stainless Steel"], "exclude_colors": ["black"]}
+    assert match({"price_max": 15, "exclude_terms": ["stainless"], "price_min": None}, got)
+    assert not match({"price_max": 20}, got) and not match({"price_min": 5}, got)
+    assert not match({"exclude_colors": ["white"]}, got) and not match({"price_max": None}, got)

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shopagent import repository
-from shopagent.bootstrap import Services
-from shopagent.models import Hit, SearchFilters
-from shopagent.query import name_is_excluded
+from shopagent.db import catalog
+from shopagent.domain import ProductView, SearchFilters
+from shopagent.matching import name_is_excluded
+from shopagent.services import Services
 
-Search = Callable[[str, int, SearchFilters], list[Hit]]
+Search = Callable[[str, int, SearchFilters], list[ProductView]]
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +29,10 @@ def search(request: pytest.FixtureRequest, services: Services, qvec) -> Search:
     """Raw backend search by text (no thresholds), one per backend."""
     if request.param == "pgvector":
 
-        def run(text: str, k: int, filters: SearchFilters) -> list[Hit]:
+        def run(text: str, k: int, filters: SearchFilters) -> list[ProductView]:
             """pgvector top-k."""
             with services.pool.connection() as conn:
-                return repository.vector_search(conn, qvec(text), k, filters)
+                return catalog.vector_search(conn, qvec(text), k, filters)
 
         return run
     return lambda text, k, filters: services.chroma.search(qvec(text), k, filters)
@@ -42,7 +42,7 @@ def search(request: pytest.FixtureRequest, services: Services, qvec) -> Search:
 def rows(services: Services) -> dict[str, dict[str, Any]]:
     """Every stored product (for checking hits against their real fields)."""
     with services.pool.connection() as conn:
-        return {r["id"]: r for r in repository.get_products(conn, repository.all_product_ids(conn))}
+        return {r["id"]: r for r in catalog.get_products(conn, catalog.all_product_ids(conn))}
 
 
 def _count(rows: dict[str, dict[str, Any]], pred: Callable[[dict[str, Any]], bool]) -> int:
@@ -56,36 +56,36 @@ def test_price_range(search: Search, rows) -> None:
     matching = _count(rows, lambda r: r["price"] is not None and 10 <= r["price"] <= 20)
     hits = search("shampoo for damaged hair", 10, f)
     assert len(hits) == min(10, matching) and matching >= 10
-    assert all(rows[h.product_id]["price"] is not None and 10 <= rows[h.product_id]["price"] <= 20 for h in hits)
+    assert all(rows[h["product_id"]]["price"] is not None and 10 <= rows[h["product_id"]]["price"] <= 20 for h in hits)
     only_max = search("shoes", 10, SearchFilters(price_max=15))
     assert only_max and all(
-        rows[h.product_id]["price"] is not None and rows[h.product_id]["price"] <= 15 for h in only_max
+        rows[h["product_id"]]["price"] is not None and rows[h["product_id"]]["price"] <= 15 for h in only_max
     )
     unfiltered = search("shoes", 10, SearchFilters())
-    assert any(rows[h.product_id]["price"] is None for h in unfiltered)  # so the filter did something
+    assert any(rows[h["product_id"]]["price"] is None for h in unfiltered)  # so the filter did something
 
 
 def test_brand(search: Search, rows) -> None:
     """Brand matches exactly, case-insensitively (not 'Koolaburra by UGG' for 'ugg')."""
     hits = search("women slippers", 10, SearchFilters(brands=("ugg",)))
-    assert len(hits) == 10 and all(rows[h.product_id]["brand"] == "UGG" for h in hits)
+    assert len(hits) == 10 and all(rows[h["product_id"]]["brand"] == "UGG" for h in hits)
     unfiltered = search("women slippers", 40, SearchFilters())
-    assert any(rows[h.product_id]["brand"] != "UGG" for h in unfiltered)
+    assert any(rows[h["product_id"]]["brand"] != "UGG" for h in unfiltered)
     two = search("women slippers", 40, SearchFilters(brands=("UGG", "Koolaburra by UGG")))
-    assert {rows[h.product_id]["brand"] for h in two} == {"UGG", "Koolaburra by UGG"}
+    assert {rows[h["product_id"]]["brand"] for h in two} == {"UGG", "Koolaburra by UGG"}
 
 
 def test_category_substring(search: Search, rows) -> None:
     """Category matches as a case-insensitive substring of the category path."""
     hits = search("comfortable shoes", 10, SearchFilters(categories=("slipper",)))
     assert len(hits) == 10
-    assert all(any("slipper" in c.lower() for c in rows[h.product_id]["category"]) for h in hits)
+    assert all(any("slipper" in c.lower() for c in rows[h["product_id"]]["category"]) for h in hits)
 
 
 def test_color(search: Search, rows) -> None:
     """Colour matches as a case-insensitive substring (so 'black' matches 'Black/White')."""
     hits = search("slippers", 10, SearchFilters(colors=("BLACK",)))
-    assert len(hits) == 10 and all("black" in (rows[h.product_id]["color"] or "").lower() for h in hits)
+    assert len(hits) == 10 and all("black" in (rows[h["product_id"]]["color"] or "").lower() for h in hits)
 
 
 def test_in_stock(search: Search, rows) -> None:
@@ -98,21 +98,22 @@ def test_in_stock(search: Search, rows) -> None:
 def test_exclude_ids(search: Search) -> None:
     """Excluded ids never come back, and the list is still filled to k."""
     top = search("water bottle", 10, SearchFilters())
-    banned = tuple(h.product_id for h in top[:4])
+    banned = tuple(h["product_id"] for h in top[:4])
     hits = search("water bottle", 10, SearchFilters(exclude_ids=banned))
-    assert len(hits) == 10 and not set(banned) & {h.product_id for h in hits}
-    assert [h.product_id for h in hits[:6]] == [h.product_id for h in top[4:]]
+    assert len(hits) == 10 and not set(banned) & {h["product_id"] for h in hits}
+    assert [h["product_id"] for h in hits[:6]] == [h["product_id"] for h in top[4:]]
 
 
-@pytest.mark.parametrize(("text", "term"), [("leather belts", "buckles"), ("toddler water bottle", "straw"),
-                                           ("shampoo", "conditioner")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "term"), [("leather belts", "buckles"), ("toddler water bottle", "straw"), ("shampoo", "conditioner")]
+)
 def test_excluded_terms(search: Search, text: str, term: str) -> None:
     """No name mentions an excluded term unless it negates it ('without buckle'), while the
     unfiltered search does return such names."""
     unfiltered = search(text, 20, SearchFilters())
-    assert any(name_is_excluded(h.name, (term,)) for h in unfiltered), "nothing to exclude: test proves nothing"
+    assert any(name_is_excluded(h["name"], (term,)) for h in unfiltered), "nothing to exclude: test proves nothing"
     hits = search(text, 20, SearchFilters(exclude_terms=(term,)))
-    assert len(hits) == 20 and not [h.name for h in hits if name_is_excluded(h.name, (term,))]
+    assert len(hits) == 20 and not [h["name"] for h in hits if name_is_excluded(h["name"], (term,))]
 
 
 def test_combined_filters(search: Search, rows) -> None:
@@ -121,7 +122,7 @@ def test_combined_filters(search: Search, rows) -> None:
     hits = search("slippers", 10, f)
     assert hits
     for h in hits:
-        r = rows[h.product_id]
+        r = rows[h["product_id"]]
         assert r["brand"] == "UGG" and "chestnut" in r["color"].lower()
         assert any("women" in c.lower() for c in r["category"]) and not name_is_excluded(r["name"], ("boot",))
 
@@ -134,9 +135,9 @@ def test_filters_agree_with_sql_truth(services: Services, rows, qvec) -> None:
     }
     assert 0 < len(expected) < 36
     with services.pool.connection() as conn:
-        hits = repository.vector_search(conn, qvec("ugg slippers"), 50, f)
-    assert {h.product_id for h in hits} == expected
-    assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
+        hits = catalog.vector_search(conn, qvec("ugg slippers"), 50, f)
+    assert {h["product_id"] for h in hits} == expected
+    assert [h["similarity"] for h in hits] == sorted((h["similarity"] for h in hits), reverse=True)
 
 
 @pytest.fixture
@@ -159,6 +160,6 @@ def test_filtered_index_scan_still_returns_k(index_conn, qvec) -> None:
     ).fetchall()
     assert "products_embedding_hnsw" in "\n".join(r["QUERY PLAN"] for r in plan)
     assert index_conn.execute("SHOW hnsw.iterative_scan").fetchone()["hnsw.iterative_scan"] == "relaxed_order"
-    assert len(repository.vector_search(index_conn, qvec("ugg slippers women"), 20, f)) == 20
+    assert len(catalog.vector_search(index_conn, qvec("ugg slippers women"), 20, f)) == 20
     index_conn.execute("SET LOCAL hnsw.iterative_scan = off")
-    assert len(repository.vector_search(index_conn, qvec("ugg slippers women"), 20, f)) < 20
+    assert len(catalog.vector_search(index_conn, qvec("ugg slippers women"), 20, f)) < 20

@@ -1,10 +1,10 @@
-"""Rank fusion, hand-worked: reciprocal rank fusion (k=60), weights, ties, min-max, weighted sum."""
+"""Rank fusion, hand-worked: reciprocal rank fusion (k=60), weights, ties."""
 
 from __future__ import annotations
 
 import pytest
 
-from shopagent.fusion import min_max, reciprocal_rank_fusion, weighted_sum_fusion
+from shopagent.retrieval.fusion import reciprocal_rank_fusion
 
 
 def test_rrf_hand_worked() -> None:
@@ -53,29 +53,3 @@ def test_rrf_empty_inputs_and_bad_k() -> None:
     assert reciprocal_rank_fusion({"A": [], "B": ["b"]}) == [("b", pytest.approx(1 / 61))]
     with pytest.raises(ValueError, match="k must be"):
         reciprocal_rank_fusion({"A": ["a"]}, k=-1)
-
-
-def test_min_max_hand_worked() -> None:
-    """(s - lo) / (hi - lo); equal scores all become 1.0; nothing in, nothing out."""
-    assert min_max({"a": 2.0, "b": 4.0, "c": 6.0}) == pytest.approx({"a": 0.0, "b": 0.5, "c": 1.0})
-    assert min_max({"a": -1.0, "b": 3.0}) == pytest.approx({"a": 0.0, "b": 1.0})
-    assert min_max({"a": 0.3, "b": 0.3}) == {"a": 1.0, "b": 1.0}
-    assert min_max({}) == {}
-
-
-def test_weighted_sum_hand_worked() -> None:
-    """v normalises to a 1, b 0.5, c 0; f to b 1, d 0. With f weighted 0.4:
-    a = 1, b = 0.5 + 0.4 = 0.9, c = 0, d = 0 (c before d: seen first)."""
-    fused = weighted_sum_fusion(
-        {"v": {"a": 0.9, "b": 0.5, "c": 0.1}, "f": {"b": 10.0, "d": 2.0}}, weights={"v": 1.0, "f": 0.4}
-    )
-    assert [d for d, _ in fused] == ["a", "b", "c", "d"]
-    assert [s for _, s in fused] == pytest.approx([1.0, 0.9, 0.0, 0.0])
-
-
-def test_weighted_sum_equal_weights_and_empty() -> None:
-    """Without weights each retriever counts 1: b = 0.5 + 1 = 1.5 beats a = 1."""
-    fused = weighted_sum_fusion({"v": {"a": 0.9, "b": 0.5, "c": 0.1}, "f": {"b": 10.0, "d": 2.0}})
-    assert fused[0] == ("b", pytest.approx(1.5))
-    assert fused[1] == ("a", pytest.approx(1.0))
-    assert weighted_sum_fusion({}) == []

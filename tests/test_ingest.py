@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -20,16 +19,18 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from conftest import make_settings, read_products
+from conftest import make_settings, read_products, run_cli
 from langchain_core.embeddings import Embeddings
 
-from shopagent import repository
-from shopagent.bootstrap import prepare_database
-from shopagent.chroma_store import ChromaStore
-from shopagent.config import PROJECT_ROOT, Settings, get_settings
-from shopagent.embeddings import EmbeddingDimensionError, LocalMiniLMEmbeddings
-from shopagent.ingest import IngestSummary, ingest, read_catalog
-from shopagent.models import SearchFilters
+from shopagent.db import catalog
+from shopagent.domain import SearchFilters
+from shopagent.embeddings import EmbeddingDimensionError
+from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.ingest.pipeline import IngestSummary, ingest
+from shopagent.ingest.reader import read_catalog
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.services import prepare_database
+from shopagent.settings import PROJECT_ROOT, Settings, get_settings
 
 MODEL = "test-model"
 
@@ -75,12 +76,12 @@ def test_incremental_reingest(fresh, embeddings, products) -> None:
     assert (again.embedded, again.inserted, again.updated, again.skipped, again.errors) == (0, 0, 0, 120, 0)
 
     target = records[17]
-    before = repository.get_embeddings(conn, [target["product_id"]])[target["product_id"]]
-    others = repository.get_embeddings(conn, [r["product_id"] for r in records[:40]])
+    before = catalog.get_embeddings(conn, [target["product_id"]])[target["product_id"]]
+    others = catalog.get_embeddings(conn, [r["product_id"] for r in records[:40]])
     target["name"] = "Renamed: stainless steel insulated camping mug"
     renamed = _run(conn, embeddings, records, batch_size=64)
     assert (renamed.embedded, renamed.updated, renamed.inserted, renamed.skipped) == (1, 1, 0, 119)
-    after = repository.get_embeddings(conn, [r["product_id"] for r in records[:40]])
+    after = catalog.get_embeddings(conn, [r["product_id"] for r in records[:40]])
     assert not np.allclose(after[target["product_id"]], before)
     assert all(np.array_equal(after[p], v) for p, v in others.items() if p != target["product_id"])
     row = conn.execute(
@@ -100,7 +101,7 @@ def test_incremental_reingest(fresh, embeddings, products) -> None:
     ).fetchone()
     assert float(row["price"]) == 12.34 and not row["embedding_stale"]
     assert row["last_embedding_update"] == stamp["last_embedding_update"]
-    assert repository.coverage(conn)["coverage_pct"] == 100
+    assert catalog.coverage(conn)["coverage_pct"] == 100
 
 
 def test_force_reembeds_everything(fresh, embeddings, products) -> None:
@@ -116,20 +117,46 @@ def test_nulls_and_empties_never_drop_a_product(fresh, embeddings, products) -> 
     _, conn = fresh
     patchy: list[dict[str, Any]] = [
         {"product_id": "only-id"},
-        {"product_id": "nulls", "name": None, "description": None, "bullet_points": None, "brand": None,
-         "color": None, "category": None, "price": None, "rating": None, "rating_count": None, "image": None},
-        {"product_id": "blanks", "name": "", "brand": "   ", "category": [], "bullet_points": ["", "  "],
-         "price": "", "rating": "", "in_stock": ""},
-        {"product_id": "junk", "name": "Lamp", "price": "call us", "rating": float("nan"), "rating_count": "n/a",
-         "category": "Home|Lighting", "extra_field": "kept in attributes"},
+        {
+            "product_id": "nulls",
+            "name": None,
+            "description": None,
+            "bullet_points": None,
+            "brand": None,
+            "color": None,
+            "category": None,
+            "price": None,
+            "rating": None,
+            "rating_count": None,
+            "image": None,
+        },
+        {
+            "product_id": "blanks",
+            "name": "",
+            "brand": "   ",
+            "category": [],
+            "bullet_points": ["", "  "],
+            "price": "",
+            "rating": "",
+            "in_stock": "",
+        },
+        {
+            "product_id": "junk",
+            "name": "Lamp",
+            "price": "call us",
+            "rating": float("nan"),
+            "rating_count": "n/a",
+            "category": "Home|Lighting",
+            "extra_field": "kept in attributes",
+        },
         {"product_id": 12345, "title": "Numeric id, title instead of name", "price": "$1,299.50"},
-    ]  # fmt: skip
+    ]
     real = products[:20]
     assert sum(p.get("price") is None for p in real) > 5  # the real catalog has many null prices
     summary = _run(conn, embeddings, real + patchy, batch_size=16)
     assert summary.errors == 0 and summary.read == len(real) + len(patchy)
     assert _count(conn) == len(real) + len(patchy) and _count(conn, "embedding IS NULL") == 0
-    rows = {r["id"]: r for r in repository.get_products(conn, ["only-id", "nulls", "blanks", "junk", "12345"])}
+    rows = {r["id"]: r for r in catalog.get_products(conn, ["only-id", "nulls", "blanks", "junk", "12345"])}
     assert rows["nulls"]["price"] is None and rows["nulls"]["brand"] is None and rows["nulls"]["category"] == []
     assert rows["blanks"]["brand"] is None and rows["blanks"]["bullet_points"] == [] and rows["blanks"]["in_stock"]
     assert rows["junk"]["price"] is None and rows["junk"]["category"] == ["Home", "Lighting"]
@@ -154,15 +181,34 @@ def test_csv_catalog(fresh, embeddings, tmp_path) -> None:
             fh, fieldnames=["product_id", "name", "brand", "category", "bullet_points", "price", "in_stock", "color"]
         )
         writer.writeheader()
-        writer.writerow({"product_id": "c1", "name": "Trail running shoes", "brand": "Salomon",
-                         "category": "Shoes|Running", "bullet_points": '["Grippy sole", "Light"]',
-                         "price": "$89.90", "in_stock": "no", "color": "Blue"})  # fmt: skip
-        writer.writerow({"product_id": "c2", "name": "Espresso machine, 15 bar", "brand": "", "category": "",
-                         "bullet_points": "", "price": "", "in_stock": "yes", "color": ""})  # fmt: skip
+        writer.writerow(
+            {
+                "product_id": "c1",
+                "name": "Trail running shoes",
+                "brand": "Salomon",
+                "category": "Shoes|Running",
+                "bullet_points": '["Grippy sole", "Light"]',
+                "price": "$89.90",
+                "in_stock": "no",
+                "color": "Blue",
+            }
+        )
+        writer.writerow(
+            {
+                "product_id": "c2",
+                "name": "Espresso machine, 15 bar",
+                "brand": "",
+                "category": "",
+                "bullet_points": "",
+                "price": "",
+                "in_stock": "yes",
+                "color": "",
+            }
+        )
     records = list(read_catalog(path))
     summary = _run(conn, embeddings, records)
     assert (summary.inserted, summary.embedded, summary.errors) == (2, 2, 0)
-    c1, c2 = repository.get_products(conn, ["c1", "c2"])
+    c1, c2 = catalog.get_products(conn, ["c1", "c2"])
     assert c1["category"] == ["Shoes", "Running"] and c1["bullet_points"] == ["Grippy sole", "Light"]
     assert float(c1["price"]) == 89.9 and c1["in_stock"] is False and c1["color"] == "Blue"
     assert c2["price"] is None and c2["brand"] is None and c2["in_stock"] is True
@@ -204,20 +250,11 @@ def test_embedding_failure_is_counted_and_never_a_zero_vector(fresh, embeddings,
     assert len(rows) == 16 and all(
         r["embedding"] is None and r["embedding_stale"] and r["content_hash"] == "" for r in rows
     )
-    assert repository.coverage(conn)["missing"] == 16 and summary.coverage_pct == 60.0
+    assert catalog.coverage(conn)["missing"] == 16 and summary.coverage_pct == 60.0
 
     retry = _run(conn, embeddings, records, batch_size=16)
     assert retry.errors == 0 and retry.embedded == 16 and retry.skipped == 24
-    assert repository.coverage(conn)["coverage_pct"] == 100
-
-
-def _load_script(name: str) -> Any:
-    """Import scripts/<name>.py as a module (scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", PROJECT_ROOT / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    assert catalog.coverage(conn)["coverage_pct"] == 100
 
 
 @pytest.fixture
@@ -241,18 +278,18 @@ def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 def test_cli_exits_nonzero_on_embedding_errors(cli_env, tmp_path, embeddings, products, monkeypatch, capsys) -> None:
     """The ingest CLI reports the failed products and exits 1; a clean run exits 0."""
-    script = _load_script("ingest")
     records = copy.deepcopy(products[:12])
     records[3]["name"] = "POISON " + records[3]["name"]
-    catalog = _write_jsonl(tmp_path / "c.jsonl", records)
-    monkeypatch.setattr(script, "make_embeddings", lambda s: FlakyEmbeddings(embeddings, "POISON"))
-    assert script.main(["--catalog", str(catalog), "--batch-size", "8", "--json", "--quiet"]) == 1
-    out = json.loads(capsys.readouterr().out)
-    assert out["errors"] == 8 and out["embedded"] == 4
-    monkeypatch.setattr(script, "make_embeddings", lambda s: embeddings)
-    assert script.main(["--catalog", str(catalog), "--batch-size", "8", "--json", "--quiet"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["errors"] == 0 and out["embedded"] == 8 and out["coverage_pct"] == 100.0
+    feed = _write_jsonl(tmp_path / "c.jsonl", records)
+    monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: FlakyEmbeddings(embeddings, "POISON"))
+    code, out = run_cli("ingest", "--catalog", str(feed), "--batch-size", "8", "--json", "--quiet")
+    assert code == 1
+    assert json.loads(out)["errors"] == 8 and json.loads(out)["embedded"] == 4
+    monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: embeddings)
+    code, out = run_cli("ingest", "--catalog", str(feed), "--batch-size", "8", "--json", "--quiet")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["errors"] == 0 and summary["embedded"] == 8 and summary["coverage_pct"] == 100.0
 
 
 class Fake768(Embeddings):
@@ -287,25 +324,52 @@ def test_dimension_mismatch_is_a_clear_error(fresh, cli_env, tmp_path, monkeypat
 
     monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
     get_settings.cache_clear()
-    script = _load_script("ingest")
-    monkeypatch.setattr(script, "make_embeddings", lambda s: Fake768())
-    catalog = _write_jsonl(tmp_path / "one.jsonl", [{"product_id": "x", "name": "Mug"}])
-    assert script.main(["--catalog", str(catalog), "--quiet"]) == 2
+    monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: Fake768())
+    feed = _write_jsonl(tmp_path / "one.jsonl", [{"product_id": "x", "name": "Mug"}])
+    assert run_cli("ingest", "--catalog", str(feed), "--quiet")[0] == 2
     assert _count(conn) == 0
 
 
 HOSTILE = [
-    {"product_id": "'; DROP TABLE products; --", "name": "Robert'); DROP TABLE products; -- mug",
-     "brand": "'; DROP TABLE products; --", "category": ["Kitchen", "100% _Mugs_"], "color": "50% grey", "price": 9.5},
-    {"product_id": "O'Brien \"x\" \\ % _", "name": "O'Brien \"x\" \\ % _ leather wallet",
-     "brand": "O'Brien \"x\" \\ % _", "category": ["Wallets"], "color": "Brown", "price": 25},
-    {"product_id": "ünï-日本-🧦", "name": "Calcetines de lana ñandú 日本 🧦", "brand": "Ñandú", "category": ["Ropa"],
-     "color": "Rojo", "price": 7},
-    {"product_id": "cpp-book", "name": "Learning C++ (x) Programming book", "brand": "Books & Co",
-     "category": ["Books"], "price": 30},
-    {"product_id": "plain-book", "name": "Learning Python Programming book", "brand": "Books & Co",
-     "category": ["Books"], "price": 31},
-]  # fmt: skip
+    {
+        "product_id": "'; DROP TABLE products; --",
+        "name": "Robert'); DROP TABLE products; -- mug",
+        "brand": "'; DROP TABLE products; --",
+        "category": ["Kitchen", "100% _Mugs_"],
+        "color": "50% grey",
+        "price": 9.5,
+    },
+    {
+        "product_id": 'O\'Brien "x" \\ % _',
+        "name": 'O\'Brien "x" \\ % _ leather wallet',
+        "brand": 'O\'Brien "x" \\ % _',
+        "category": ["Wallets"],
+        "color": "Brown",
+        "price": 25,
+    },
+    {
+        "product_id": "ünï-日本-🧦",
+        "name": "Calcetines de lana ñandú 日本 🧦",
+        "brand": "Ñandú",
+        "category": ["Ropa"],
+        "color": "Rojo",
+        "price": 7,
+    },
+    {
+        "product_id": "cpp-book",
+        "name": "Learning C++ (x) Programming book",
+        "brand": "Books & Co",
+        "category": ["Books"],
+        "price": 30,
+    },
+    {
+        "product_id": "plain-book",
+        "name": "Learning Python Programming book",
+        "brand": "Books & Co",
+        "category": ["Books"],
+        "price": 31,
+    },
+]
 
 
 def test_hostile_text_is_stored_and_searched_safely(fresh, embeddings, products, tmp_path) -> None:
@@ -317,36 +381,35 @@ def test_hostile_text_is_stored_and_searched_safely(fresh, embeddings, products,
     summary = _run(conn, embeddings, records, on_batch=chroma.upsert_rows)
     assert summary.errors == 0 and _count(conn) == 25 and chroma.count() == 25
     ids = [h["product_id"] for h in HOSTILE]
-    stored = repository.get_products(conn, ids)
+    stored = catalog.get_products(conn, ids)
     assert [r["id"] for r in stored] == ids and [r["name"] for r in stored] == [h["name"] for h in HOSTILE]
 
     for text in ("'; DROP TABLE products; --", 'O\'Brien "x" \\ % _', "日本 🧦 ñandú", "c++ (x)", "%", "\\"):
         qvec = embeddings.embed_query(text)
-        assert len(repository.vector_search(conn, qvec, 5)) == 5
-        repository.fulltext_search(conn, text, 5)
+        assert len(catalog.vector_search(conn, qvec, 5)) == 5
+        catalog.fulltext_search(conn, text, 5)
         assert len(chroma.search(qvec, 5)) == 5
-    assert repository.fulltext_search(conn, "O'Brien wallet", 3)[0].product_id == 'O\'Brien "x" \\ % _'
-    top = repository.vector_search(conn, embeddings.embed_query('O\'Brien "x" leather wallet'), 1)
-    assert top[0].product_id == 'O\'Brien "x" \\ % _'
+    assert catalog.fulltext_search(conn, "O'Brien wallet", 3)[0]["product_id"] == 'O\'Brien "x" \\ % _'
+    top = catalog.vector_search(conn, embeddings.embed_query('O\'Brien "x" leather wallet'), 1)
+    assert top[0]["product_id"] == 'O\'Brien "x" \\ % _'
 
     qvec = embeddings.embed_query("mug wallet socks book")
     brand = SearchFilters(brands=('O\'Brien "x" \\ % _',))
-    for backend in (lambda f: repository.vector_search(conn, qvec, 10, f), lambda f: chroma.search(qvec, 10, f)):
-        assert [h.product_id for h in backend(brand)] == ['O\'Brien "x" \\ % _']
-        assert [h.product_id for h in backend(SearchFilters(brands=("'; DROP TABLE products; --",)))] == [ids[0]]
+    for backend in (lambda f: catalog.vector_search(conn, qvec, 10, f), lambda f: chroma.search(qvec, 10, f)):
+        assert [h["product_id"] for h in backend(brand)] == ['O\'Brien "x" \\ % _']
+        assert [h["product_id"] for h in backend(SearchFilters(brands=("'; DROP TABLE products; --",)))] == [ids[0]]
         # LIKE metacharacters are literal: '%' and '_' match only categories/colours containing them.
-        assert [h.product_id for h in backend(SearchFilters(categories=("100% _mugs_",)))] == [ids[0]]
-        assert [h.product_id for h in backend(SearchFilters(categories=("%",)))] == [ids[0]]
-        assert [h.product_id for h in backend(SearchFilters(colors=("50% grey",)))] == [ids[0]]
-        assert {h.product_id for h in backend(SearchFilters(brands=("Ñandú",)))} == {ids[2]}
+        assert [h["product_id"] for h in backend(SearchFilters(categories=("100% _mugs_",)))] == [ids[0]]
+        assert [h["product_id"] for h in backend(SearchFilters(categories=("%",)))] == [ids[0]]
+        assert [h["product_id"] for h in backend(SearchFilters(colors=("50% grey",)))] == [ids[0]]
+        assert {h["product_id"] for h in backend(SearchFilters(brands=("Ñandú",)))} == {ids[2]}
         # Regex metacharacters in an exclusion are literal: 'c++ (x)' excludes only that book.
-        kept = {h.product_id for h in backend(SearchFilters(brands=("books & co",), exclude_terms=("c++ (x)",)))}
+        kept = {h["product_id"] for h in backend(SearchFilters(brands=("books & co",), exclude_terms=("c++ (x)",)))}
         assert kept == {"plain-book"}
-        assert ids[0] not in {h.product_id for h in backend(SearchFilters(exclude_ids=(ids[0],)))}
+        assert ids[0] not in {h["product_id"] for h in backend(SearchFilters(exclude_ids=(ids[0],)))}
     assert _count(conn) == 25  # the table is still there, with everything in it
     assert (
-        repository.fulltext_search(conn, "'; DROP TABLE products; --", 5, SearchFilters(brands=("x') OR 1=1 --",)))
-        == []
+        catalog.fulltext_search(conn, "'; DROP TABLE products; --", 5, SearchFilters(brands=("x') OR 1=1 --",))) == []
     )
 
 
@@ -358,14 +421,27 @@ def test_killed_ingest_resumes_without_duplicates(
     full coverage in both stores, and the second run embedded only what the first didn't finish.
     (The re-run is in-process with the session's model, to save a second model load.)"""
     dsn = cli_env
-    catalog = _write_jsonl(tmp_path / "catalog.jsonl", products[1000:1150])
+    feed = _write_jsonl(tmp_path / "catalog.jsonl", products[1000:1150])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LANGSMITH_TRACING": "false"}
-    args = ["--catalog", str(catalog), "--batch-size", "16", "--limit", "120", "--stores", "pgvector,chroma",
-            "--json", "--quiet"]  # fmt: skip
+    args = [
+        "--catalog",
+        str(feed),
+        "--batch-size",
+        "16",
+        "--limit",
+        "120",
+        "--stores",
+        "pgvector,chroma",
+        "--json",
+        "--quiet",
+    ]
     first = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "scripts" / "ingest.py"), *args],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 150
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < deadline and first.poll() is None:
@@ -381,10 +457,10 @@ def test_killed_ingest_resumes_without_duplicates(
         done_before = conn.execute("SELECT count(*) FROM products").fetchone()[0]
         assert 16 <= done_before < 120 and done_before % 16 == 0  # whole batches only
 
-        script = _load_script("ingest")
-        monkeypatch.setattr(script, "make_embeddings", lambda s: embeddings)
-        assert script.main(args) == 0
-        summary = json.loads(capsys.readouterr().out)
+        monkeypatch.setattr("shopagent.ingest.make_embeddings", lambda s: embeddings)
+        code, out = run_cli("ingest", *args)
+        assert code == 0
+        summary = json.loads(out)
         assert summary["embedded"] == 120 - done_before and summary["skipped"] == done_before
         assert summary["inserted"] == 120 - done_before and summary["errors"] == 0
         total, distinct = conn.execute("SELECT count(*), count(DISTINCT id) FROM products").fetchone()
@@ -420,4 +496,4 @@ def test_crash_between_stores_leaves_them_in_step(fresh, embeddings, products) -
     assert _count(conn) == 16 and chroma.count() == 16
     resumed = _run(conn, embeddings, products[:48], batch_size=16, on_batch=chroma.upsert_rows)
     assert resumed.embedded == 32 and resumed.skipped == 16
-    assert sorted(chroma.iter_ids()) == repository.all_product_ids(conn) and _count(conn) == 48
+    assert sorted(chroma.iter_ids()) == catalog.all_product_ids(conn) and _count(conn) == 48

@@ -18,9 +18,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.api import create_app
 from agent.context import Context
+from agent.deps import AgentDeps
 from agent.graph import build_graph
-from agent.service import AgentDeps
-from shopagent.bootstrap import Services
+from shopagent.services import Services
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -40,8 +40,13 @@ class ScriptedChatModel(BaseChatModel):
         self.bound_tools = [t.name for t in tools]
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         """Next scripted reply."""
         self.seen.append(list(messages))
         return ChatResult(generations=[ChatGeneration(message=self.script.pop(0))])
@@ -55,14 +60,15 @@ def call(name: str, **args: Any) -> AIMessage:
 def test_llm_routes_with_tools_and_answers_from_results(services: Services) -> None:
     """Turn 1: the model searches (real tool, real DB) and answers; turn 2: it is shown the numbered list,
     asks for details of #2 by id, and the state keeps the list."""
-    model = ScriptedChatModel(script=[call("search_products", query="tresemme shampoo", k=3),
-                                      AIMessage("Here are 3 TRESemmé shampoos.")])  # fmt: skip
+    model = ScriptedChatModel(
+        script=[call("search_products", query="tresemme shampoo", k=3), AIMessage("Here are 3 TRESemmé shampoos.")]
+    )
     graph = build_graph(InMemorySaver(), AgentDeps(services, model))
     thread = {"configurable": {"thread_id": "llm-1"}}
     s = graph.invoke({"messages": [HumanMessage("I need tresemme shampoo")]}, thread, context=Context())
     assert s["brain"] == "llm" and s["answer"] == "Here are 3 TRESemmé shampoos."
     assert set(model.bound_tools) == {"search_products", "product_details", "similar_products", "compare_products"}
-    assert len(s["shown"]) == 3 and s["search_text"] == "tresemme shampoo" and s["strategy"] == "hybrid"
+    assert len(s["shown"]) == 3 and s["search"].text == "tresemme shampoo" and s["result"]["strategy"] == "hybrid"
     tool_msg = next(m for m in model.seen[1] if isinstance(m, ToolMessage))
     assert s["shown"][0]["product_id"] in tool_msg.content  # the model saw the real results
 
@@ -79,8 +85,11 @@ def test_use_llm_false_in_context_skips_the_model(services: Services) -> None:
     """Context.use_llm=False runs the deterministic brain even when a model is configured."""
     model = ScriptedChatModel(script=[])
     graph = build_graph(InMemorySaver(), AgentDeps(services, model))
-    s = graph.invoke({"messages": [HumanMessage("ugg slippers")]}, {"configurable": {"thread_id": "x"}},
-                     context=Context(use_llm=False))  # fmt: skip
+    s = graph.invoke(
+        {"messages": [HumanMessage("ugg slippers")]},
+        {"configurable": {"thread_id": "x"}},
+        context=Context(use_llm=False),
+    )
     assert s["brain"] == "rules" and s["shown"] and model.seen == []
 
 
@@ -102,8 +111,9 @@ def test_unreachable_ollama_falls_back(services: Services, closed_port: int) -> 
     deps = AgentDeps(svc)
     assert type(deps.chat_model).__name__ == "ChatOllama"
     graph = build_graph(InMemorySaver(), deps)
-    s = graph.invoke({"messages": [HumanMessage("ugg slippers")]}, {"configurable": {"thread_id": "y"}},
-                     context=Context())  # fmt: skip
+    s = graph.invoke(
+        {"messages": [HumanMessage("ugg slippers")]}, {"configurable": {"thread_id": "y"}}, context=Context()
+    )
     assert s["brain"] == "rules" and "ConnectError" in s["llm_fallback_reason"]
     assert s["shown"] and "language model is unavailable" in s["answer"]
 

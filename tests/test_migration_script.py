@@ -4,7 +4,6 @@ model), through the library and the CLI."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -14,13 +13,15 @@ import numpy as np
 import psycopg
 import pytest
 
-from shopagent import migration, repository
-from shopagent.bootstrap import prepare_database
-from shopagent.chroma_store import ChromaStore
-from shopagent.config import PROJECT_ROOT, Settings
+from shopagent.db import catalog, writes
 from shopagent.embeddings import embedding_model_name
-from shopagent.ingest import normalise
+from shopagent.ingest import chroma_copy
+from shopagent.ingest.reader import normalise
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.services import prepare_database
+from shopagent.settings import Settings
 from tests.conftest import make_settings
+from tests.conftest import run_cli as cli
 
 LEGACY = {20, 21, 35, 36, 37}  # Chroma says another model made these (random vectors stand in)
 EDITED = 7  # PostgreSQL holds a newer text than Chroma's document for this one
@@ -31,7 +32,7 @@ def scenario(make_database, tmp_path: Path, embeddings, catalog_slice) -> tuple[
     """40 products in Chroma; in PostgreSQL 0-4 identical, 5-24 without vector (7 with a newer
     text), 25-39 missing."""
     settings = make_settings(make_database(), tmp_path / "chroma")
-    model = embedding_model_name(settings, embeddings)
+    model = embedding_model_name(embeddings)
     rows = [normalise(raw, model) for raw in catalog_slice[:40]]
     vectors = embeddings.embed_documents([r.embedded_text for r in rows])
     rng = np.random.default_rng(7)
@@ -45,7 +46,7 @@ def scenario(make_database, tmp_path: Path, embeddings, catalog_slice) -> tuple[
     ChromaStore.from_settings(settings).upsert_rows(in_chroma)
     with prepare_database(settings, embeddings) as conn:
         rows[EDITED] = replace(rows[EDITED], embedded_text="New: now in blue. " + rows[EDITED].embedded_text)
-        repository.upsert_products(conn, in_chroma[:5] + rows[5:25])
+        writes.upsert_products(conn, in_chroma[:5] + rows[5:25])
     return settings, in_chroma, rows
 
 
@@ -61,15 +62,10 @@ def snapshot(settings: Settings) -> list[tuple]:
 def run_cli(settings: Settings, embeddings, monkeypatch, capsys, *args: str) -> tuple[int, dict[str, Any]]:
     """The script's main() in this process with the scenario's settings and the session's model
     (a subprocess would load the model again); returns (exit code, printed JSON report)."""
-    path = PROJECT_ROOT / "scripts" / "migrate_chroma_to_pgvector.py"
-    spec = importlib.util.spec_from_file_location("migrate_cli", path)
-    cli = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(cli)  # type: ignore[union-attr]
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
-    monkeypatch.setattr(cli, "make_embeddings", lambda _settings: embeddings)
-    capsys.readouterr()
-    code = cli.main(["--quiet", "--json", *args])
-    return code, json.loads(capsys.readouterr().out)
+    monkeypatch.setattr("shopagent.cli.catalog.get_settings", lambda: settings)
+    monkeypatch.setattr("shopagent.cli.catalog.make_embeddings", lambda _settings: embeddings)
+    code, out = cli("migrate-chroma", "--quiet", "--json", *args)
+    return code, json.loads(out)
 
 
 def test_dry_run_run_rerun_force(scenario, embeddings, monkeypatch, capsys) -> None:
@@ -84,7 +80,7 @@ def test_dry_run_run_rerun_force(scenario, embeddings, monkeypatch, capsys) -> N
     assert dry["analysis"]["chroma_ids_missing_in_postgres"] == 15
     assert dry["analysis"]["chroma_ids_missing_vectors_in_postgres"] == 20
 
-    report = migration.run(settings, embeddings, batch_size=8)
+    report = chroma_copy.run(settings, embeddings, batch_size=8)
     s = report.summary
     assert report.ok, report.as_dict()
     assert (s.copied, s.reembedded, s.inserted, s.skipped, s.errors) == (29, 6, 15, 5, 0)
@@ -92,14 +88,14 @@ def test_dry_run_run_rerun_force(scenario, embeddings, monkeypatch, capsys) -> N
     v = report.verification
     assert v["postgres_fresh_vectors_for_chroma_ids"] == 40 and v["identical"] == v["compared"] == 34
 
-    model = embedding_model_name(settings, embeddings)
+    model = embedding_model_name(embeddings)
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:  # type: ignore[union-attr]
         conn.row_factory = psycopg.rows.dict_row
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
-        states = repository.migration_states(conn, [r.id for r in in_chroma])
-        inserted = {r["id"]: r for r in repository.get_products(conn, [r.id for r in in_chroma[25:]])}
+        states = catalog.vector_states(conn, [r.id for r in in_chroma])
+        inserted = {r["id"]: r for r in catalog.get_products(conn, [r.id for r in in_chroma[25:]])}
     for i, r in enumerate(in_chroma):
         got = states[r.id]["embedding"]
         if i in LEGACY:  # re-embedded from the text with the configured model, not the Chroma vector
@@ -116,9 +112,9 @@ def test_dry_run_run_rerun_force(scenario, embeddings, monkeypatch, capsys) -> N
     assert inserted[in_chroma[30].id]["name"] == in_chroma[30].name
     assert states[in_chroma[30].id]["embedded_text"] == in_chroma[30].embedded_text
 
-    again = migration.run(settings, embeddings, batch_size=8)
+    again = chroma_copy.run(settings, embeddings, batch_size=8)
     assert again.ok and again.summary.migrated == 0 and again.summary.skipped == 40
-    forced = migration.run(settings, embeddings, batch_size=8, force=True)
+    forced = chroma_copy.run(settings, embeddings, batch_size=8, force=True)
     assert forced.ok and forced.summary.migrated == 40 and forced.summary.skipped == 0
 
 
@@ -131,10 +127,10 @@ def test_interrupted_run_completes_on_rerun(scenario, embeddings) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        migration.run(settings, embeddings, batch_size=10, on_batch=die)
-    first = migration.run(settings, embeddings, dry_run=True)
+        chroma_copy.run(settings, embeddings, batch_size=10, on_batch=die)
+    first = chroma_copy.run(settings, embeddings, dry_run=True)
     assert first.plan.counts()["skip"] == 5 + 10  # the committed batch is now identical
-    report = migration.run(settings, embeddings, batch_size=10)
+    report = chroma_copy.run(settings, embeddings, batch_size=10)
     assert report.ok and report.summary.migrated == 25 and report.summary.errors == 0
     assert report.verification["postgres_fresh_vectors_for_chroma_ids"] == 40
 
@@ -145,18 +141,18 @@ def test_preflight_failures_change_nothing(make_database, tmp_path: Path, embedd
     import chromadb
 
     settings = make_settings(make_database(), tmp_path / "chroma")
-    report = migration.run(settings, embeddings)
+    report = chroma_copy.run(settings, embeddings)
     assert not report.ok and "does not exist" in report.preflight["problems"][0]
     assert report.plan is None and not (tmp_path / "chroma").exists()
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
-    report = migration.run(settings, embeddings)
+    report = chroma_copy.run(settings, embeddings)
     assert not report.ok and "not found" in report.preflight["problems"][0]
     assert client.list_collections() == []
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:  # type: ignore[union-attr]
         assert conn.execute("SELECT to_regclass('products')").fetchone() == (None,)
 
     client.create_collection(settings.chroma_collection, metadata={"hnsw:space": "l2"})
-    report = migration.run(settings, embeddings)
+    report = chroma_copy.run(settings, embeddings)
     assert not report.ok and "'l2'" in report.preflight["problems"][0]
     code, report_json = run_cli(settings, embeddings, monkeypatch, capsys)
     assert code == 2 and report_json["ok"] is False and report_json["plan"] is None

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from conftest import make_settings
 
-from shopagent import db, repository
-from shopagent.db import _migration_files
+from shopagent.db import catalog, schema, writes
+from shopagent.db.connection import connect
+from shopagent.db.schema import migration_files
 
 DIM = 384
 
@@ -24,8 +25,8 @@ def migrated(
 ) -> Iterator[tuple[psycopg.Connection, list[str]]]:
     """A fresh database migrated once: (connection, versions applied by the first run)."""
     dsn = make_database()
-    conn = db.connect(make_settings(dsn, tmp_path_factory.mktemp("chroma")), dsn)
-    applied = db.migrate(conn, DIM)
+    conn = connect(make_settings(dsn, tmp_path_factory.mktemp("chroma")), dsn)
+    applied = schema.migrate(conn, DIM)
     yield conn, applied
     conn.close()
 
@@ -33,9 +34,9 @@ def migrated(
 def test_second_run_is_a_no_op(migrated: tuple[psycopg.Connection, list[str]]) -> None:
     """The first run applies every file in order; the second applies nothing."""
     conn, applied = migrated
-    versions = [v for v, _ in _migration_files()]
+    versions = [v for v, _ in migration_files()]
     assert applied == versions and len(versions) >= 6
-    assert db.migrate(conn, DIM) == []
+    assert schema.migrate(conn, DIM) == []
     recorded = [r["version"] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert recorded == versions
 
@@ -45,12 +46,12 @@ def test_changed_migration_is_not_rerun(
 ) -> None:
     """An applied migration whose file changed is reported, not silently re-run."""
     conn, _ = migrated
-    version = _migration_files()[-1][0]
+    version = migration_files()[-1][0]
     old = conn.execute("SELECT checksum FROM schema_migrations WHERE version = %s", (version,)).fetchone()["checksum"]
     conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = %s", (version,))
     try:
-        with caplog.at_level(logging.WARNING, logger="shopagent.db"):
-            assert db.migrate(conn, DIM) == []
+        with caplog.at_level(logging.WARNING, logger="shopagent.db.schema"):
+            assert schema.migrate(conn, DIM) == []
         assert f"migration {version} changed" in caplog.text
     finally:
         conn.execute("UPDATE schema_migrations SET checksum = %s WHERE version = %s", (old, version))
@@ -61,8 +62,8 @@ def test_bad_dimension_is_refused(migrated: tuple[psycopg.Connection, list[str]]
     conn, _ = migrated
     for bad in (0, -3, "384; DROP TABLE products", 3.5):
         with pytest.raises(ValueError, match="embedding_dim"):
-            db.migrate(conn, bad)  # type: ignore[arg-type]
-    assert repository.embedding_column_dimension(conn) == DIM
+            schema.migrate(conn, bad)  # type: ignore[arg-type]
+    assert schema.embedding_column_dimension(conn) == DIM
 
 
 def test_indexes_trigger_view_exist(migrated: tuple[psycopg.Connection, list[str]]) -> None:
@@ -82,14 +83,15 @@ def test_indexes_trigger_view_exist(migrated: tuple[psycopg.Connection, list[str
     trigger = conn.execute(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'products'::regclass AND NOT tgisinternal"
     ).fetchall()
-    assert [r["tgname"] for r in trigger] == ["products_touch"]
+    assert sorted(r["tgname"] for r in trigger) == ["products_clear_ml", "products_touch"]
+    assert "USING hnsw (embedding_ml vector_cosine_ops)" in indexes["products_embedding_ml_hnsw"]
     assert conn.execute("SELECT to_regclass('embedding_coverage') IS NOT NULL AS ok").fetchone()["ok"]
     col = conn.execute(
         "SELECT data_type, is_generated FROM information_schema.columns"
         " WHERE table_name = 'products' AND column_name = 'search_tsv'"
     ).fetchone()
     assert col == {"data_type": "tsvector", "is_generated": "ALWAYS"}
-    assert repository.embedding_column_dimension(conn) == DIM
+    assert schema.embedding_column_dimension(conn) == DIM
     extensions = {r["extname"] for r in conn.execute("SELECT extname FROM pg_extension")}
     assert "vector" in extensions
 
@@ -121,9 +123,9 @@ def test_staleness_trigger(migrated: tuple[psycopg.Connection, list[str]]) -> No
 
     conn.execute("UPDATE products SET embedded_text = 'Big mug' WHERE id = 't1'")
     assert _state(conn, "t1")["embedding_stale"]
-    assert repository.coverage(conn)["stale"] >= 1
+    assert catalog.coverage(conn)["stale"] >= 1
 
-    repository.write_embeddings(conn, [("t1", (-vec).tolist())], "test-model", "1")
+    writes.write_embeddings(conn, [("t1", (-vec).tolist())], "test-model", "1")
     cleared = _state(conn, "t1")
     assert not cleared["embedding_stale"] and cleared["last_embedding_update"] > fresh["last_embedding_update"]
 
@@ -136,17 +138,35 @@ def test_staleness_trigger(migrated: tuple[psycopg.Connection, list[str]]) -> No
     conn.execute("UPDATE products SET embedding = NULL WHERE id = 't1'")
     assert _state(conn, "t1")["embedding_stale"]
 
-    cov = repository.coverage(conn)
+    cov = catalog.coverage(conn)
     assert cov["total"] == 2 and cov["missing"] == 2 and cov["embedded"] == 0
     conn.execute("DELETE FROM products WHERE id IN ('t1', 't2')")
 
 
 def test_migration_files_are_ordered_and_idempotent_sql() -> None:
     """Files are NNNN_name.sql, numbered without gaps; DDL guards against re-runs."""
-    folder = Path(db.__file__).parent / "migrations"
+    folder = Path(schema.__file__).parent / "migrations"
     names = sorted(p.name for p in folder.glob("*.sql"))
     assert [int(n[:4]) for n in names] == list(range(1, len(names) + 1))
     for name in names:
         text = (folder / name).read_text(encoding="utf-8")
         for stmt in ("CREATE TABLE ", "CREATE INDEX ", "CREATE EXTENSION "):
             assert stmt not in text.replace(f"{stmt}IF NOT EXISTS", ""), f"{name}: {stmt.strip()} without IF NOT EXISTS"
+
+
+def test_multilingual_vector_is_cleared_when_name_or_brand_changes(
+    migrated: tuple[psycopg.Connection, list[str]],
+) -> None:
+    """The multilingual vector describes name + brand: changing either clears it (the next ingest re-embeds it);
+    a price change or writing the vector itself keeps it."""
+    conn, _ = migrated
+    vec = np.full(512, 0.04, dtype=np.float32)
+    conn.execute("INSERT INTO products (id, name, brand, embedding_ml) VALUES ('m1', 'Mug', 'Acme', %s)", (vec,))
+    has = lambda: conn.execute("SELECT embedding_ml IS NOT NULL AS has FROM products WHERE id = 'm1'").fetchone()["has"]  # noqa: E731
+    conn.execute("UPDATE products SET price = 3 WHERE id = 'm1'")
+    assert has()
+    conn.execute("UPDATE products SET brand = 'Other' WHERE id = 'm1'")
+    assert not has()
+    conn.execute("UPDATE products SET name = 'Cup', embedding_ml = %s WHERE id = 'm1'", (vec,))
+    assert has()
+    conn.execute("DELETE FROM products WHERE id = 'm1'")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.nlu import Vocabulary, references, understand
+from shopagent.understanding import Vocabulary, understand
+from shopagent.understanding.intent import references
 
 VOCAB = Vocabulary(frozenset({"nike", "ugg", "home tune"}), frozenset({"shoes", "belts", "slippers"}))
 SHOWN = [{"product_id": "a", "price": 20.0}, {"product_id": "b", "price": 40.0}, {"product_id": "c", "price": None}]
@@ -50,9 +51,15 @@ def test_follow_ups_need_products_on_screen() -> None:
 
 @pytest.mark.parametrize(
     ("text", "refs"),
-    [("compare 1 and 3", [0, 2]), ("the second one", [1]), ("el tercero y el primero", [2, 0]),
-     ("the last one", [2]), ("#2 under $30", [1]), ("compare 1 and 9", [0])],
-)  # fmt: skip
+    [
+        ("compare 1 and 3", [0, 2]),
+        ("the second one", [1]),
+        ("el tercero y el primero", [2, 0]),
+        ("the last one", [2]),
+        ("#2 under $30", [1]),
+        ("compare 1 and 9", [0]),
+    ],
+)
 def test_references(text: str, refs: list[int]) -> None:
     """Ordinals, numbers and "last" resolve to positions; prices and out-of-range numbers don't."""
     assert references(text, len(SHOWN)) == refs
@@ -61,23 +68,23 @@ def test_references(text: str, refs: list[int]) -> None:
 def test_refinement_filters() -> None:
     """Follow-ups become filters: cheaper (below the median shown price), brands known to the catalog,
     colours, negations, explicit prices; leftover words narrow the search."""
-    assert understand("cheaper", VOCAB, SHOWN).filters.price_max == pytest.approx(29.7)
-    assert understand("more expensive", VOCAB, SHOWN).filters.price_min == pytest.approx(30.3)
-    assert understand("only Home Tune", VOCAB, SHOWN).filters.brands == ("home tune",)
-    assert understand("solo UGG", VOCAB, SHOWN).filters.brands == ("ugg",)
-    assert understand("en rojo", VOCAB, SHOWN).filters.colors == ("red",)
-    assert understand("sin cordones", VOCAB, SHOWN).filters.exclude_terms == ("laces",)
+    assert understand("cheaper", VOCAB, SHOWN).request.filters.price_max == pytest.approx(29.7)
+    assert understand("more expensive", VOCAB, SHOWN).request.filters.price_min == pytest.approx(30.3)
+    assert understand("only Home Tune", VOCAB, SHOWN).request.filters.brands == ("home tune",)
+    assert understand("solo UGG", VOCAB, SHOWN).request.filters.brands == ("ugg",)
+    assert understand("en rojo", VOCAB, SHOWN).request.filters.colors == ("red",)
+    assert understand("sin cordones", VOCAB, SHOWN).request.filters.exclude_terms == ("laces",)
     u = understand("under $15 please", VOCAB, SHOWN)
-    assert (u.intent, u.filters.price_max, u.search_text) == ("refine", 15.0, "")
+    assert (u.intent, u.request.filters.price_max, u.request.text) == ("refine", 15.0, "")
     u = understand("only leather ones", VOCAB, SHOWN)
-    assert (u.intent, u.search_text, u.filters.brands) == ("refine", "leather", ())
-    assert understand("only Acme", VOCAB, SHOWN).filters.brands == ()  # unknown brand: not a filter
+    assert (u.intent, u.request.text, u.request.filters.brands) == ("refine", "leather", ())
+    assert understand("only Acme", VOCAB, SHOWN).request.filters.brands == ()  # unknown brand: not a filter
 
 
 def test_first_search_filters() -> None:
     """A first message keeps its product words and gets price, negation and explicit brand filters."""
     u = understand("I'm looking for leather belts under $30 without buckles", VOCAB)
-    assert u.search_text == "leather belts"
-    assert (u.filters.price_max, u.filters.exclude_terms) == (30.0, ("buckles",))
-    assert understand("slippers only from UGG", VOCAB).filters.brands == ("ugg",)
-    assert understand("zapatos en la categoría shoes", VOCAB).filters.categories == ("shoes",)
+    assert u.request.text == "leather belts"
+    assert (u.request.filters.price_max, u.request.filters.exclude_terms) == (30.0, ("buckles",))
+    assert understand("slippers only from UGG", VOCAB).request.filters.brands == ("ugg",)
+    assert understand("zapatos en la categoría shoes", VOCAB).request.filters.categories == ("shoes",)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from shopagent.bootstrap import Services
-from shopagent.query import ParsedQuery, detect_language, name_is_excluded, parse_query
-from shopagent.search import SearchOptions
+from shopagent.domain import SearchOptions, SearchRequest
+from shopagent.matching import name_is_excluded
+from shopagent.services import Services
+from shopagent.understanding import parse_search
+from shopagent.understanding.language import detect_language
 
 
 @pytest.mark.parametrize(
@@ -26,7 +28,7 @@ from shopagent.search import SearchOptions
 )
 def test_price_phrases_become_filters(query: str, text: str, price_min: float | None, price_max: float | None) -> None:
     """The price phrase is a filter, and is gone from the text that gets embedded."""
-    parsed = parse_query(query)
+    parsed = parse_search(query)
     assert (parsed.filters.price_min, parsed.filters.price_max) == (price_min, price_max)
     assert parsed.text == text
     assert not parsed.filters.exclude_terms
@@ -35,7 +37,7 @@ def test_price_phrases_become_filters(query: str, text: str, price_min: float | 
 def test_a_bare_price_or_number_is_not_a_filter() -> None:
     """'1.75 leather belts' is a width, '$30 gift' a target: no price filter from either."""
     for query in ("1.75 leather belts", "$30 gift for dad"):
-        parsed = parse_query(query)
+        parsed = parse_search(query)
         assert parsed.filters.price_min is None and parsed.filters.price_max is None, query
 
 
@@ -51,7 +53,7 @@ def test_a_bare_price_or_number_is_not_a_filter() -> None:
 )
 def test_negations_become_exclusions(query: str, text: str, excluded: tuple[str, ...]) -> None:
     """The negated phrase is an exclusion and is not embedded (embedding 'laces' would pull laces in)."""
-    parsed = parse_query(query)
+    parsed = parse_search(query)
     assert parsed.filters.exclude_terms == excluded
     assert parsed.text == text
     assert not any(term in parsed.text for term in excluded)
@@ -59,14 +61,14 @@ def test_negations_become_exclusions(query: str, text: str, excluded: tuple[str,
 
 def test_price_and_negation_together() -> None:
     """Both parts come out of one query."""
-    parsed = parse_query("water bottle without straw under $20")
+    parsed = parse_search("water bottle without straw under $20")
     assert parsed.filters.price_max == 20.0 and parsed.filters.exclude_terms == ("straw",)
     assert parsed.text == "water bottle"
 
 
 def test_no_more_than_is_a_price_not_a_negation() -> None:
     """'no more than $50' must not exclude products mentioning 'more'."""
-    parsed = parse_query("no more than 30 dollars socks")
+    parsed = parse_search("no more than 30 dollars socks")
     assert parsed.filters.price_max == 30.0 and parsed.filters.exclude_terms == ()
     assert parsed.text == "socks"
 
@@ -85,7 +87,7 @@ def test_no_more_than_is_a_price_not_a_negation() -> None:
 def test_language_detection(text: str, language: str) -> None:
     """English and Spanish shopper queries are told apart."""
     assert detect_language(text) == language
-    assert parse_query(text).language == language
+    assert parse_search(text).language == language
 
 
 def test_name_is_excluded_oracle() -> None:
@@ -105,20 +107,20 @@ def test_negated_terms_stay_out_of_real_results(
 ) -> None:
     """On the real slice, no returned product's name mentions the negated term un-negated, while the
     same search without the exclusion does return such products (so the filter had work to do)."""
-    parsed = parse_query(queries[qid])
+    parsed = parse_search(queries[qid])
     assert parsed.filters.exclude_terms, parsed
     options = SearchOptions(k=10, strategy=strategy, pgvector_threshold=0.2, chroma_threshold=0.2)
-    response = services.search.search(parsed, options=options)
-    assert len(response.hits) >= 5, (parsed, strategy, response.fallback_reason)
-    offenders = [h.name for h in response.hits if name_is_excluded(h.name, parsed.filters.exclude_terms)]
+    response = services.search.search(parsed, options)
+    assert len(response.products) >= 5, (parsed, strategy, response.fallback_reason)
+    offenders = [h["name"] for h in response.products if name_is_excluded(h["name"], parsed.filters.exclude_terms)]
     assert offenders == [], (parsed.text, strategy, offenders)
-    unfiltered = services.search.search(ParsedQuery(parsed.original, parsed.text), options=options)
-    assert any(name_is_excluded(h.name, parsed.filters.exclude_terms) for h in unfiltered.hits), strategy
+    unfiltered = services.search.search(SearchRequest(parsed.text), options)
+    assert any(name_is_excluded(h["name"], parsed.filters.exclude_terms) for h in unfiltered.products), strategy
 
 
 def test_name_negates_marks_explicit_matches() -> None:
     """A name that itself negates the term matches a negation query explicitly; a mere mention doesn't."""
-    from shopagent.query import name_negates
+    from shopagent.matching import name_negates
 
     assert name_negates("Swivel Home Office Chair, No Wheels", ("wheels",))
     assert name_negates("Full Grain Leather Belt Strap without Belt Buckle", ("buckles",))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shopagent.config import PROJECT_ROOT, Settings
+from shopagent.settings import PROJECT_ROOT, Settings
 from tests.conftest import DATA, SLICE_QUERY_IDS
 
 SCRIPTS = sorted((PROJECT_ROOT / "scripts").glob("*.py"))
@@ -20,17 +20,26 @@ SCRIPTS = sorted((PROJECT_ROOT / "scripts").glob("*.py"))
 
 def script_env(settings: Settings) -> dict[str, str]:
     """Environment pointing the scripts at the test database and Chroma collection, offline."""
-    return {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
-            "CHROMA_PERSIST_DIR": str(settings.chroma_persist_dir), "CHROMA_COLLECTION": settings.chroma_collection,
-            "HF_HUB_OFFLINE": "1", "LANGSMITH_TRACING": "false"}  # fmt: skip
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
+        "CHROMA_PERSIST_DIR": str(settings.chroma_persist_dir),
+        "CHROMA_COLLECTION": settings.chroma_collection,
+        "HF_HUB_OFFLINE": "1",
+        "LANGSMITH_TRACING": "false",
+    }
 
 
 def run(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run scripts/<script> from the project root."""
     return subprocess.run(
-        [sys.executable, f"scripts/{script}", *args], cwd=PROJECT_ROOT, env=env or dict(os.environ),
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        [sys.executable, f"scripts/{script}", *args],
+        cwd=PROJECT_ROOT,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -43,13 +52,22 @@ def test_help(script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         runpy.run_path(str(script), run_name="__main__")
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage:") and script.name in out
+    # Product commands are thin wrappers of `shopagent <command>`; benchmarks have their own argparse usage.
+    assert "usage:" in out.lower() and (script.name in out or "shopagent" in out)
 
 
 def test_search_json(loaded_settings: Settings, catalog_slice, labels) -> None:
     """search.py --json prints hits with product_id, name, score (cosine) and backend, from the slice."""
-    proc = run("search.py", "toddler water bottle without straw", "--k", "5", "--strategy", "pgvector_primary",
-               "--json", env=script_env(loaded_settings))  # fmt: skip
+    proc = run(
+        "search.py",
+        "toddler water bottle without straw",
+        "--k",
+        "5",
+        "--strategy",
+        "pgvector_primary",
+        "--json",
+        env=script_env(loaded_settings),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     hits = json.loads(proc.stdout)
     assert len(hits) == 5
@@ -64,18 +82,32 @@ def test_search_json(loaded_settings: Settings, catalog_slice, labels) -> None:
 def test_search_bad_strategy_fails(loaded_settings: Settings) -> None:
     """An unknown strategy is a usage error (exit 2), not a traceback."""
     proc = run("search.py", "socks", "--strategy", "nope", env=script_env(loaded_settings))
-    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    assert proc.returncode == 2 and "'nope' is not one of" in proc.stderr
 
 
 def test_calibrate_small(loaded_settings: Settings, tmp_path: Path) -> None:
     """calibrate.py on the slice's judged queries: thresholds per backend in [-1, 1], both classes seen."""
     queries = tmp_path / "queries.tsv"
-    lines = [line for line in (DATA / "queries.tsv").read_text().splitlines()
-             if line.startswith("query_id") or line.split("\t")[0] in SLICE_QUERY_IDS]  # fmt: skip
+    lines = [
+        line
+        for line in (DATA / "queries.tsv").read_text().splitlines()
+        if line.startswith("query_id") or line.split("\t")[0] in SLICE_QUERY_IDS
+    ]
     queries.write_text("\n".join(lines) + "\n")
     out = tmp_path / "calib.json"
-    proc = run("calibrate.py", "--queries", str(queries), "--labels", str(DATA / "labels.tsv"), "--k", "20",
-               "--output", str(out), "--quiet", env=script_env(loaded_settings))  # fmt: skip
+    proc = run(
+        "calibrate.py",
+        "--queries",
+        str(queries),
+        "--labels",
+        str(DATA / "labels.tsv"),
+        "--k",
+        "20",
+        "--output",
+        str(out),
+        "--quiet",
+        env=script_env(loaded_settings),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "threshold max F1" in proc.stdout
     report = json.loads(out.read_text())

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from shopagent import repository
-from shopagent.bootstrap import Services
-from shopagent.search import SearchOptions
+from shopagent.db import diagnostics
+from shopagent.domain import SearchOptions
+from shopagent.services import Services
+from tests.conftest import run_search
 
 
 def test_real_query_finds_judged_products(services: Services, queries: dict[str, str], labels) -> None:
     """'toddler water bottle without straw': most of the top 5 are judged Exact/Substitute."""
-    response = services.search.search(queries["q013"], options=SearchOptions(k=5, strategy="pgvector_primary"))
-    grades = [labels["q013"].get(h.product_id, 0) for h in response.hits]
+    response = run_search(services, queries["q013"], SearchOptions(k=5, strategy="pgvector_primary"))
+    grades = [labels["q013"].get(h["product_id"], 0) for h in response.products]
     assert response.backend == "pgvector" and response.fallback_reason is None
     assert len(grades) == 5 and sum(g >= 2 for g in grades) >= 3, grades
 
@@ -20,5 +21,5 @@ def test_explain_uses_hnsw(services: Services) -> None:
     planner would otherwise rightly choose a sequential scan, so seq scans are priced out)."""
     qvec = services.embeddings.embed_query("ugg slippers")
     with services.pool.connection() as conn:
-        plan = repository.explain_vector_search(conn, qvec, 10, no_seqscan=True)
+        plan = diagnostics.explain_vector_search(conn, qvec, 10, no_seqscan=True)
     assert "Index Scan using products_embedding_hnsw" in plan, plan

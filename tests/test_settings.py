@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shopagent.config import STRATEGIES, Settings
+from shopagent.settings import STRATEGIES, Settings
 
 
 def test_defaults_without_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,3 +76,19 @@ def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEARCH_K", "3")
     s = Settings(_env_file=env)  # type: ignore[call-arg]
     assert s.product_search_strategy == "pgvector_primary" and s.search_k == 3
+
+
+def test_embedding_model_selects_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EMBEDDING_MODEL names the model in use: the local provider only has the packaged MiniLM (anything else
+    fails at start-up instead of being reported while another model runs); Ollama takes the name given, and the
+    old OLLAMA_API_MODEL_EMBEDDING spelling still works."""
+    monkeypatch.delenv("EMBEDDING_MODEL", raising=False)
+    assert Settings(_env_file=None).embedding_model_id == "all-MiniLM-L6-v2"  # type: ignore[call-arg]
+    monkeypatch.setenv("EMBEDDING_MODEL", "bge-small-en")
+    with pytest.raises(ValidationError, match="not available locally"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "ollama")
+    assert Settings(_env_file=None).embedding_model_id == "bge-small-en"  # type: ignore[call-arg]
+    monkeypatch.delenv("EMBEDDING_MODEL")
+    monkeypatch.setenv("OLLAMA_API_MODEL_EMBEDDING", "mxbai-embed-large")
+    assert Settings(_env_file=None).embedding_model_id == "mxbai-embed-large"  # type: ignore[call-arg]

@@ -9,28 +9,33 @@ from typing import Any
 
 import pgserver
 import pytest
-from conftest import make_settings
+from conftest import make_settings, run_search
 
-from shopagent import db, repository
-from shopagent.bootstrap import Services, build_services, prepare_database
-from shopagent.chroma_store import ChromaStore
-from shopagent.config import PROJECT_ROOT, STRATEGIES, Settings
-from shopagent.embeddings import LocalMiniLMEmbeddings, embedding_model_name
-from shopagent.fusion import reciprocal_rank_fusion
-from shopagent.ingest import ingest
-from shopagent.models import SearchFilters
-from shopagent.query import name_is_excluded, parse_query
-from shopagent.search import HYBRID_CANDIDATES, HYBRID_WEIGHTS, RRF_K, ProductSearch, SearchOptions
+from shopagent.db import catalog
+from shopagent.db.connection import start_embedded_server
+from shopagent.domain import SearchFilters, SearchOptions, SearchRequest
+from shopagent.embeddings import embedding_model_name
+from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
+from shopagent.ingest.pipeline import ingest
+from shopagent.matching import name_is_excluded
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.retrieval.fusion import reciprocal_rank_fusion
+from shopagent.retrieval.hybrid import BASE_WEIGHTS as HYBRID_WEIGHTS
+from shopagent.retrieval.hybrid import HYBRID_CANDIDATES, RRF_K
+from shopagent.retrieval.strategies import ProductSearch
+from shopagent.services import Services, build_services, prepare_database
+from shopagent.settings import PROJECT_ROOT, STRATEGIES, Settings
+from shopagent.understanding import parse_search
 
 QUERY = "ugg slippers women"
 
 
 def test_pgvector_primary(services: Services) -> None:
     """Served by pgvector, no fallback, ranks 1..k by descending cosine similarity."""
-    r = services.search.search(QUERY, options=SearchOptions(k=8, strategy="pgvector_primary"))
+    r = run_search(services, QUERY, SearchOptions(k=8, strategy="pgvector_primary"))
     assert (r.strategy, r.backend, r.fallback_reason, r.weak_matches) == ("pgvector_primary", "pgvector", None, False)
-    assert [h.backend for h in r.hits] == ["pgvector"] * 8 and [h.rank for h in r.hits] == list(range(1, 9))
-    sims = [h.similarity for h in r.hits]
+    assert [h["backend"] for h in r.products] == ["pgvector"] * 8
+    sims = [h["similarity"] for h in r.products]
     assert sims == sorted(sims, reverse=True) and all(
         s >= services.settings.pgvector_similarity_threshold for s in sims
     )
@@ -39,41 +44,48 @@ def test_pgvector_primary(services: Services) -> None:
 
 def test_chroma_primary(services: Services) -> None:
     """Served by Chroma with the same products pgvector finds (same vectors, same scale)."""
-    r = services.search.search(QUERY, options=SearchOptions(k=8, strategy="chroma_primary"))
-    pg = services.search.search(QUERY, options=SearchOptions(k=8, strategy="pgvector_primary"))
+    r = run_search(services, QUERY, SearchOptions(k=8, strategy="chroma_primary"))
+    pg = run_search(services, QUERY, SearchOptions(k=8, strategy="pgvector_primary"))
     assert (r.strategy, r.backend, r.fallback_reason) == ("chroma_primary", "chroma", None)
-    assert [h.backend for h in r.hits] == ["chroma"] * 8
-    assert {h.product_id for h in r.hits} == {h.product_id for h in pg.hits}
+    assert [h["backend"] for h in r.products] == ["chroma"] * 8
+    assert {h["product_id"] for h in r.products} == {h["product_id"] for h in pg.products}
 
 
 def test_hybrid_is_weighted_rrf_of_dense_and_fulltext(services: Services) -> None:
     """Hybrid hits are labelled 'hybrid', ranked 1..k, carry a cosine similarity each, and their
     scores are exactly the weighted RRF of their ranks in the dense and full-text lists."""
     k = 10
-    r = services.search.search(QUERY, options=SearchOptions(k=k, strategy="hybrid"))
+    r = run_search(services, QUERY, SearchOptions(k=k, strategy="hybrid"))
     assert (r.strategy, r.backend, r.fallback_reason) == ("hybrid", "hybrid", None)
-    assert [h.backend for h in r.hits] == ["hybrid"] * k and [h.rank for h in r.hits] == list(range(1, k + 1))
-    assert all(h.similarity is not None and h.similarity >= services.settings.relaxed_similarity_floor for h in r.hits)
-    scores = [h.score for h in r.hits]
+    assert [h["backend"] for h in r.products] == ["hybrid"] * k
+    assert all(
+        h["similarity"] is not None and h["similarity"] >= services.settings.relaxed_similarity_floor
+        for h in r.products
+    )
+    scores = [h["score"] for h in r.products]
     assert scores == sorted(scores, reverse=True)
 
-    text = parse_query(QUERY).text
+    text = parse_search(QUERY).text
     qvec = services.embeddings.embed_query(text)
     with services.pool.connection() as conn:
-        dense = repository.vector_search(
+        dense = catalog.vector_search(
             conn, qvec, HYBRID_CANDIDATES, threshold=services.settings.relaxed_similarity_floor
         )
-        lexical = repository.fulltext_search(conn, text, HYBRID_CANDIDATES)
+        lexical = catalog.fulltext_search(conn, text, HYBRID_CANDIDATES)
     assert dense and lexical
-    expected = dict(reciprocal_rank_fusion(
-        {"vector": [h.product_id for h in dense], "fulltext": [h.product_id for h in lexical]}, HYBRID_WEIGHTS, RRF_K
-    ))  # fmt: skip
-    for h in r.hits:
-        assert h.score == pytest.approx(expected[h.product_id])
-    dense_rank = {h.product_id: h.rank for h in dense}
-    lex_rank = {h.product_id: h.rank for h in lexical}
-    top = r.hits[0].product_id
-    assert r.hits[0].score == pytest.approx(
+    expected = dict(
+        reciprocal_rank_fusion(
+            {"vector": [h["product_id"] for h in dense], "fulltext": [h["product_id"] for h in lexical]},
+            HYBRID_WEIGHTS,
+            RRF_K,
+        )
+    )
+    for h in r.products:
+        assert h["score"] == pytest.approx(expected[h["product_id"]])
+    dense_rank = {h["product_id"]: rank for rank, h in enumerate(dense, 1)}
+    lex_rank = {h["product_id"]: rank for rank, h in enumerate(lexical, 1)}
+    top = r.products[0]["product_id"]
+    assert r.products[0]["score"] == pytest.approx(
         HYBRID_WEIGHTS["vector"] / (RRF_K + dense_rank[top])
         + (HYBRID_WEIGHTS["fulltext"] / (RRF_K + lex_rank[top]) if top in lex_rank else 0)
     )
@@ -82,40 +94,41 @@ def test_hybrid_is_weighted_rrf_of_dense_and_fulltext(services: Services) -> Non
 def test_filters_passed_to_search_apply_in_every_strategy(services: Services) -> None:
     """Explicit filters merge with parsed ones and hold whatever the strategy."""
     for strategy in STRATEGIES:
-        r = services.search.search(
-            "slippers without fur",
-            filters=SearchFilters(brands=("UGG",)),
-            options=SearchOptions(k=6, strategy=strategy),
+        parsed = parse_search("slippers without fur")
+        request = SearchRequest(parsed.text, parsed.filters.merged(SearchFilters(brands=("UGG",))))
+        r = services.search.search(request, SearchOptions(k=6, strategy=strategy))
+        assert r.products, strategy
+        assert all(h["brand"] == "UGG" and not name_is_excluded(h["name"], ("fur",)) for h in r.products), (
+            strategy,
+            r.products,
         )
-        assert r.hits, strategy
-        assert all(h.brand == "UGG" and not name_is_excluded(h.name, ("fur",)) for h in r.hits), (strategy, r.hits)
 
 
 def test_threshold_fallback_to_chroma(services: Services) -> None:
     """Nothing above 0.99 in pgvector: Chroma (normal threshold) serves, and the reason says why."""
-    r = services.search.search(QUERY, options=SearchOptions(k=5, strategy="pgvector_primary", pgvector_threshold=0.99))
-    assert r.backend == "chroma" and len(r.hits) == 5 and not r.weak_matches
+    r = run_search(services, QUERY, SearchOptions(k=5, strategy="pgvector_primary", pgvector_threshold=0.99))
+    assert r.backend == "chroma" and len(r.products) == 5 and not r.weak_matches
     assert "pgvector" in r.fallback_reason and "threshold 0.99" in r.fallback_reason
-    r = services.search.search(QUERY, options=SearchOptions(k=5, strategy="chroma_primary", chroma_threshold=0.99))
+    r = run_search(services, QUERY, SearchOptions(k=5, strategy="chroma_primary", chroma_threshold=0.99))
     assert r.backend == "pgvector" and "chroma" in r.fallback_reason and "threshold 0.99" in r.fallback_reason
 
 
 def test_both_below_threshold_gives_weak_matches(services: Services) -> None:
     """Nothing above either threshold: the best matches above the relaxed floor, flagged weak."""
     options = SearchOptions(k=5, strategy="pgvector_primary", pgvector_threshold=0.99, chroma_threshold=0.99)
-    r = services.search.search(QUERY, options=options)
+    r = run_search(services, QUERY, options)
     floor = services.settings.relaxed_similarity_floor
-    assert r.weak_matches and len(r.hits) == 5 and r.backend == "pgvector"
-    assert all(floor <= h.similarity < 0.99 for h in r.hits)
+    assert r.weak_matches and len(r.products) == 5 and r.backend == "pgvector"
+    assert all(floor <= h["similarity"] < 0.99 for h in r.products)
     assert "pgvector: 0 results above threshold 0.99" in r.fallback_reason
     assert "chroma: 0 results above threshold 0.99" in r.fallback_reason
 
 
 def test_nothing_above_the_floor_is_an_empty_answer(services: Services) -> None:
     """A query that matches nothing (filters exclude everything) returns no hits, not an error."""
-    r = services.search.search(QUERY, filters=SearchFilters(brands=("no such brand",)),
-                               options=SearchOptions(k=5, strategy="pgvector_primary"))  # fmt: skip
-    assert r.hits == [] and not r.weak_matches and r.errors == []
+    request = SearchRequest(parse_search(QUERY).text, SearchFilters(brands=("no such brand",)))
+    r = services.search.search(request, SearchOptions(k=5, strategy="pgvector_primary"))
+    assert r.products == [] and not r.weak_matches and r.errors == []
 
 
 def test_use_pgvector_false_means_chroma_only(services: Services, loaded_settings: Settings) -> None:
@@ -123,15 +136,15 @@ def test_use_pgvector_false_means_chroma_only(services: Services, loaded_setting
     settings = loaded_settings.model_copy(update={"use_pgvector": False})
     search = ProductSearch(settings, services.embeddings, services.pool, services.chroma)
     for strategy in (*STRATEGIES, None):
-        r = search.search(QUERY, options=SearchOptions(k=5, strategy=strategy))
+        r = search.search(parse_search(QUERY), SearchOptions(k=5, strategy=strategy))
         assert r.backend == "chroma" and r.strategy == "chroma_only" and r.fallback_reason is None, strategy
-        assert [h.backend for h in r.hits] == ["chroma"] * 5
+        assert [h["backend"] for h in r.products] == ["chroma"] * 5
 
 
 def test_unknown_strategy(services: Services) -> None:
     """An unknown strategy is a ValueError naming the valid ones."""
     with pytest.raises(ValueError, match="bm25") as err:
-        services.search.search(QUERY, options=SearchOptions(strategy="bm25"))
+        run_search(services, QUERY, SearchOptions(strategy="bm25"))
     assert all(name in str(err.value) for name in STRATEGIES)
 
 
@@ -139,20 +152,20 @@ def test_unknown_strategy(services: Services) -> None:
 
 
 @pytest.fixture
-def doomed(tmp_path_factory: pytest.TempPathFactory, embeddings: LocalMiniLMEmbeddings,
-           catalog_slice: list[dict[str, Any]]) -> Iterator[tuple[Services, Path]]:  # fmt: skip
+def doomed(
+    tmp_path_factory: pytest.TempPathFactory, embeddings: LocalMiniLMEmbeddings, catalog_slice: list[dict[str, Any]]
+) -> Iterator[tuple[Services, Path]]:
     """Services over a throwaway embedded server (its own data dir) holding 40 products, most of
     them slippers."""
     data_dir = tmp_path_factory.mktemp("doomed-pg") / "pg"
     assert PROJECT_ROOT / ".data" not in data_dir.resolve().parents  # never the dev or shared test server
-    dsn = db.start_embedded_server(data_dir)
+    dsn = start_embedded_server(data_dir)
     settings = make_settings(dsn, tmp_path_factory.mktemp("doomed-chroma"))
     chroma = ChromaStore.from_settings(settings, embeddings)
     slippers = [p for p in catalog_slice if "slipper" in p["name"].lower()][:25]
     products = slippers + [p for p in catalog_slice if p not in slippers][:15]
     with prepare_database(settings, embeddings, dsn) as conn:
-        summary = ingest(conn, embeddings, embedding_model_name(settings, embeddings), products,
-                         on_batch=chroma.upsert_rows)  # fmt: skip
+        summary = ingest(conn, embeddings, embedding_model_name(embeddings), products, on_batch=chroma.upsert_rows)
     assert summary.embedded == 40
     services = build_services(settings, embeddings)
     yield services, data_dir
@@ -176,26 +189,26 @@ def test_postgres_stopped_mid_test_falls_back_to_chroma(doomed: tuple[Services, 
     services, data_dir = doomed
     query = "women slippers"
     for strategy in STRATEGIES:
-        r = services.search.search(query, options=SearchOptions(k=5, strategy=strategy))
-        assert r.hits and r.fallback_reason is None, (strategy, r.fallback_reason)
+        r = run_search(services, query, SearchOptions(k=5, strategy=strategy))
+        assert r.products and r.fallback_reason is None, (strategy, r.fallback_reason)
 
     _stop(data_dir)
 
-    r = services.search.search(query, options=SearchOptions(k=5, strategy="pgvector_primary"))
-    assert r.backend == "chroma" and len(r.hits) == 5 and "pgvector unavailable" in r.fallback_reason
+    r = run_search(services, query, SearchOptions(k=5, strategy="pgvector_primary"))
+    assert r.backend == "chroma" and len(r.products) == 5 and "pgvector unavailable" in r.fallback_reason
 
-    r = services.search.search(query, options=SearchOptions(k=5, strategy="hybrid"))
-    assert r.backend == "chroma" and len(r.hits) == 5 and all(h.similarity is not None for h in r.hits)
-    assert "pgvector unavailable" in r.fallback_reason and "full-text search unavailable" in r.fallback_reason
+    r = run_search(services, query, SearchOptions(k=5, strategy="hybrid"))
+    assert r.backend == "chroma" and len(r.products) == 5 and all(h["similarity"] is not None for h in r.products)
+    assert "pgvector unavailable" in r.fallback_reason and "fulltext unavailable" in r.fallback_reason
     assert len(r.errors) == 2
 
-    r = services.search.search(query, options=SearchOptions(k=5, strategy="chroma_primary"))
-    assert r.backend == "chroma" and r.fallback_reason is None and len(r.hits) == 5
+    r = run_search(services, query, SearchOptions(k=5, strategy="chroma_primary"))
+    assert r.backend == "chroma" and r.fallback_reason is None and len(r.products) == 5
 
     restarted = build_services(services.settings, embeddings)
     try:
         assert restarted.pool is None and any("cannot connect" in e for e in restarted.startup_errors)
-        r = restarted.search.search(query, options=SearchOptions(k=5, strategy="pgvector_primary"))
-        assert r.backend == "chroma" and len(r.hits) == 5 and "no database pool" in r.fallback_reason
+        r = run_search(restarted, query, SearchOptions(k=5, strategy="pgvector_primary"))
+        assert r.backend == "chroma" and len(r.products) == 5 and "no database pool" in r.fallback_reason
     finally:
         restarted.close()

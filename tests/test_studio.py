@@ -14,13 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shopagent.config import PROJECT_ROOT, Settings
+from shopagent.settings import PROJECT_ROOT, Settings
 
 
 def test_import_does_no_work() -> None:
     """Compiling the module-level graph builds no services (they are built on the first run)."""
-    code = ("import agent.graph as g, agent.service as s; "
-            "assert s.default_deps.cache_info().currsize == 0; print(sorted(g.graph.nodes))")  # fmt: skip
+    code = (
+        "import agent.graph as g, agent.deps as s; "
+        "assert s.default_deps.cache_info().currsize == 0; print(sorted(g.graph.nodes))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "understand" in out.stdout and "llm_agent" in out.stdout
@@ -54,8 +56,11 @@ def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [str(cli), "dev", "--port", str(port), "--no-browser", "--no-reload", "--config", "langgraph.json"],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 45
@@ -88,15 +93,17 @@ def test_langgraph_dev_runs_the_agent(studio: str) -> None:
     assert assistants, "product_agent not registered"
     thread = client.threads.create()
     state = client.runs.wait(
-        thread["thread_id"], "product_agent",
+        thread["thread_id"],
+        "product_agent",
         input={"messages": [{"role": "human", "content": "I'm looking for tresemme shampoo"}]},
         context={"k": 3},
-    )  # fmt: skip
+    )
     assert state["intent"] == "search" and len(state["shown"]) == 3
     assert "tresemm" in state["shown"][0]["name"].lower()
     state = client.runs.wait(
-        thread["thread_id"], "product_agent",
+        thread["thread_id"],
+        "product_agent",
         input={"messages": [{"role": "human", "content": "tell me more about the second one"}]},
-    )  # fmt: skip
+    )
     assert state["intent"] == "details" and state["answer"].startswith("2. ")
     assert [m["type"] for m in state["messages"]] == ["human", "ai", "human", "ai"]

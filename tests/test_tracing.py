@@ -22,11 +22,12 @@ from langsmith import run_trees
 from langsmith_recorder import LangSmithRecorder
 from pydantic import SecretStr
 
-from shopagent import tracing
-from shopagent.bootstrap import Services
-from shopagent.config import PROJECT_ROOT, Settings
-from shopagent.search import SearchOptions
-from shopagent.tracing import HIDDEN, REDACTED, TraceScrubber, pseudonymise, scrub_secrets
+from shopagent.domain import SearchOptions
+from shopagent.observability import feedback, tracing
+from shopagent.observability.privacy import HIDDEN, REDACTED, TraceScrubber, pseudonymise, scrub_secrets
+from shopagent.services import Services
+from shopagent.settings import PROJECT_ROOT, Settings
+from tests.conftest import run_search
 
 langsmith_recorder = recorder_module.langsmith_recorder  # the shared fixtures
 langsmith_env = recorder_module.langsmith_env
@@ -38,10 +39,14 @@ FLUSH_S = 10.0
 @pytest.fixture
 def traced(loaded_settings: Settings, langsmith_recorder: LangSmithRecorder) -> Iterator[tuple[Settings, Any]]:
     """Tracing settings pointing at the recorder, and the client made from them."""
-    settings = loaded_settings.model_copy(update={
-        "langsmith_tracing": True, "langsmith_api_key": SecretStr("test-key"),
-        "langsmith_endpoint": langsmith_recorder.url, "pseudonym_salt": SecretStr("pepper"),
-    })  # fmt: skip
+    settings = loaded_settings.model_copy(
+        update={
+            "langsmith_tracing": True,
+            "langsmith_api_key": SecretStr("test-key"),
+            "langsmith_endpoint": langsmith_recorder.url,
+            "pseudonym_salt": SecretStr("pepper"),
+        }
+    )
     client = tracing.make_client(settings)
     assert client is not None
     yield settings, client
@@ -51,9 +56,9 @@ def traced(loaded_settings: Settings, langsmith_recorder: LangSmithRecorder) -> 
 def turn(services: Services, settings: Settings, client: Any, query: str, options: SearchOptions) -> Any:
     """One traced 'turn' that runs a search; returns (turn handle, response) after a flush."""
     with tracing.traced_turn(client, settings, {"message": query}, user_id=USER, thread_id="thread-1") as t:
-        response = services.search.search(query, options=options)
+        response = run_search(services, query, options)
         t.tag(intent="search", language="en")
-        t.set_outputs({"answer": f"{len(response.hits)} products", "num_results": len(response.hits)})
+        t.set_outputs({"answer": f"{len(response.products)} products", "num_results": len(response.products)})
     assert tracing.flush(client, FLUSH_S)
     return t, response
 
@@ -90,8 +95,8 @@ def test_hybrid_turn_tree_and_metadata(
         assert_nested(rec, search, child)
     m = metadata(search)
     assert m["strategy"] == "hybrid" and m["backend"] == "hybrid" and m["k"] == 10
-    assert m["num_results"] == len(response.hits) > 0
-    assert m["top1_similarity"] == pytest.approx(response.hits[0].similarity, abs=1e-4)
+    assert m["num_results"] == len(response.products) > 0
+    assert m["top1_similarity"] == pytest.approx(response.products[0]["similarity"], abs=1e-4)
     assert 0 < m["mean_similarity"] <= m["top1_similarity"] + 1e-9 and m["latency_ms"] > 0
     assert "fallback_reason" not in m  # None values are not recorded
     pg = metadata(children["pgvector_search"])
@@ -101,7 +106,7 @@ def test_hybrid_turn_tree_and_metadata(
     assert {"rrf_k", "weights", "num_results", "top1_similarity", "mean_similarity"} <= set(
         metadata(children["fusion"])
     )
-    assert root["outputs"]["num_results"] == len(response.hits)
+    assert root["outputs"]["num_results"] == len(response.products)
     assert USER not in rec.raw_bodies()
     assert not any(r.compressed for r in rec.requests)  # compression is off: its sender could block exit
 
@@ -117,8 +122,9 @@ def test_pgvector_primary_and_forced_fallback(
     assert [c["name"] for c in rec.children(search["id"])] == ["pgvector_search"]
     assert metadata(rec.children(search["id"])[0])["threshold"] == settings.pgvector_similarity_threshold
 
-    t, response = turn(services, settings, client, queries["q024"],
-                       SearchOptions(strategy="pgvector_primary", pgvector_threshold=0.99))  # fmt: skip
+    t, response = turn(
+        services, settings, client, queries["q024"], SearchOptions(strategy="pgvector_primary", pgvector_threshold=0.99)
+    )
     [search] = rec.children(t.run_id)
     children = rec.children(search["id"])
     assert [c["name"] for c in children] == ["pgvector_search", "chroma_search", "fallback"]
@@ -144,7 +150,7 @@ def test_langgraph_nodes_nest_under_the_turn(
 
     def retrieve(state: S) -> S:
         """A node that searches."""
-        return {"count": len(services.search.search(state["query"]).hits)}
+        return {"count": len(run_search(services, state["query"]).products)}
 
     graph = StateGraph(S).add_node("retrieve", retrieve).add_edge(START, "retrieve").add_edge("retrieve", END).compile()
     settings, client = traced
@@ -160,9 +166,10 @@ def test_feedback_reaches_the_root_run(traced: tuple[Settings, Any], langsmith_r
     settings, client = traced
     with tracing.traced_turn(client, settings, {"message": "hi"}) as t:
         pass
-    tracing.record_turn_feedback(client, t.run_id, mean_similarity=0.61, zero_results=False, fallback=True,
-                                 latency_ms=123.4)  # fmt: skip
-    tracing.record_user_feedback(client, t.run_id, 1, "great, my db is postgresql://bob:pw@db:5432/shop")
+    feedback.record_turn_feedback(
+        client, t.run_id, mean_similarity=0.61, zero_results=False, fallback=True, latency_ms=123.4
+    )
+    feedback.record_user_feedback(client, t.run_id, 1, "great, my db is postgresql://bob:pw@db:5432/shop")
     assert tracing.flush(client, FLUSH_S)
     got = {f["key"]: f for f in langsmith_recorder.feedback}
     assert set(got) == {"mean_similarity", "zero_results", "fallback", "latency_ms", "user_score"}
@@ -176,14 +183,18 @@ def test_hidden_text_keeps_figures(
     services: Services, loaded_settings: Settings, langsmith_recorder: LangSmithRecorder, queries: dict[str, str]
 ) -> None:
     """LANGSMITH_HIDE_INPUTS: message and search text become a placeholder; numbers and strategy stay."""
-    settings = loaded_settings.model_copy(update={
-        "langsmith_tracing": True, "langsmith_api_key": SecretStr("test-key"),
-        "langsmith_endpoint": langsmith_recorder.url, "langsmith_hide_inputs": True,
-    })  # fmt: skip
+    settings = loaded_settings.model_copy(
+        update={
+            "langsmith_tracing": True,
+            "langsmith_api_key": SecretStr("test-key"),
+            "langsmith_endpoint": langsmith_recorder.url,
+            "langsmith_hide_inputs": True,
+        }
+    )
     client = tracing.make_client(settings)
     try:
         t, response = turn(services, settings, client, queries["q013"], SearchOptions(strategy="hybrid"))
-        tracing.record_user_feedback(client, t.run_id, 0, "my secret shopping list", hide_text=True)
+        feedback.record_user_feedback(client, t.run_id, 0, "my secret shopping list", hide_text=True)
         assert tracing.flush(client, FLUSH_S)
     finally:
         tracing.shutdown(client, 1.0)
@@ -193,8 +204,8 @@ def test_hidden_text_keeps_figures(
     [search] = rec.runs_named("product_search")
     m = metadata(search)
     assert search["inputs"]["query"] == HIDDEN and m["search_text"] == HIDDEN
-    assert m["strategy"] == "hybrid" and m["num_results"] == len(response.hits) and m["top1_similarity"] > 0
-    assert root["outputs"]["num_results"] == len(response.hits)
+    assert m["strategy"] == "hybrid" and m["num_results"] == len(response.products) and m["top1_similarity"] > 0
+    assert root["outputs"]["num_results"] == len(response.products)
     raw = rec.raw_bodies()
     assert queries["q013"] not in raw and "shopping list" not in raw
 
@@ -208,8 +219,15 @@ def test_no_secrets_on_the_wire(
     turn(services, settings, client, f"water bottle {leaky}", SearchOptions(strategy="hybrid"))
     raw = langsmith_recorder.raw_bodies()
     assert "water bottle" in raw  # the text itself is traced (hiding is off) ...
-    for secret in ("hunter2", "postgresql://", "lsv2_pt_", "swordfish", "test-key", "pepper",
-                   loaded_settings_dsn(settings)):  # fmt: skip
+    for secret in (
+        "hunter2",
+        "postgresql://",
+        "lsv2_pt_",
+        "swordfish",
+        "test-key",
+        "pepper",
+        loaded_settings_dsn(settings),
+    ):
         assert secret not in raw, secret  # ... the secrets are not
 
 
@@ -228,10 +246,24 @@ def test_scrubber_rules() -> None:
     assert scrub_secrets("key sk-abcdefghijklmnopqrstu and lsv2_sk_123") == f"key {REDACTED} and {REDACTED}"
     assert scrub_secrets("plain text about postgres") == "plain text about postgres"
     scrub = TraceScrubber(hide_text=False, salt="s", secrets=["literal-secret"])
-    out = scrub({"api_key": "x", "user_id": "bob", "user": pseudonymise("al", "s"), "note": "has literal-secret",
-                 "n": 3, "nested": [{"database_url": "anything"}]})  # fmt: skip
-    assert out == {"api_key": REDACTED, "user_id": pseudonymise("bob", "s"), "user": pseudonymise("al", "s"),
-                   "note": f"has {REDACTED}", "n": 3, "nested": [{"database_url": REDACTED}]}  # fmt: skip
+    out = scrub(
+        {
+            "api_key": "x",
+            "user_id": "bob",
+            "user": pseudonymise("al", "s"),
+            "note": "has literal-secret",
+            "n": 3,
+            "nested": [{"database_url": "anything"}],
+        }
+    )
+    assert out == {
+        "api_key": REDACTED,
+        "user_id": pseudonymise("bob", "s"),
+        "user": pseudonymise("al", "s"),
+        "note": f"has {REDACTED}",
+        "n": 3,
+        "nested": [{"database_url": REDACTED}],
+    }
     hide = TraceScrubber(hide_text=True, salt="s")
     assert hide({"messages": [{"type": "human", "content": "hi"}], "strategy": "hybrid", "score": 0.5}) == {
         "messages": [{"type": "human", "content": HIDDEN}],
@@ -247,7 +279,7 @@ def test_configured_client_traces_outside_turns(
     settings, _ = traced
     client = tracing.configure_tracing(settings)
     langsmith_recorder.requests.clear()
-    services.search.search("water bottle postgresql://admin:hunter2@db/shop")
+    run_search(services, "water bottle postgresql://admin:hunter2@db/shop")
     assert tracing.flush(client, FLUSH_S)
     [run] = langsmith_recorder.runs_named("product_search")
     assert run["inputs"]["query"] == f"water bottle {REDACTED}"
@@ -259,7 +291,7 @@ def test_tracing_off_sends_nothing(
     services: Services, loaded_settings: Settings, langsmith_recorder: LangSmithRecorder, langsmith_env: None
 ) -> None:
     """With LANGSMITH_TRACING=false in the settings nothing is sent, even though langsmith's env says on."""
-    services.search.search("ugg slippers")  # control: the env alone would trace this search
+    run_search(services, "ugg slippers")  # control: the env alone would trace this search
     done = lambda: any(r.get("end_time") for r in langsmith_recorder.runs_named("product_search"))  # noqa: E731
     assert langsmith_recorder.wait_for(done), "control failed: env tracing did not reach the recorder"
     control = run_trees.get_cached_client()
@@ -271,11 +303,12 @@ def test_tracing_off_sends_nothing(
     settings = loaded_settings.model_copy(update={"langsmith_tracing": False, "langsmith_api_key": SecretStr("k")})
     client = tracing.configure_tracing(settings)
     assert client is None and not tracing.tracing_enabled(settings)
-    services.search.search("ugg slippers")  # outside a turn: the global switch is now off
+    run_search(services, "ugg slippers")  # outside a turn: the global switch is now off
     with tracing.traced_turn(client, settings, {"message": "ugg slippers"}, user_id=USER) as t:
-        services.search.search("ugg slippers")
-    tracing.record_turn_feedback(client, t.run_id, mean_similarity=0.5, zero_results=False, fallback=False,
-                                 latency_ms=1.0)  # fmt: skip
+        run_search(services, "ugg slippers")
+    feedback.record_turn_feedback(
+        client, t.run_id, mean_similarity=0.5, zero_results=False, fallback=False, latency_ms=1.0
+    )
     assert t.run_id is None and tracing.flush(client, 1.0)
     control.flush(timeout=FLUSH_S)
     time.sleep(1.0)  # the default client's compressed sender flushes every 0.5 s
@@ -285,19 +318,21 @@ def test_tracing_off_sends_nothing(
 
 CHILD = textwrap.dedent("""
     import json, sys, time
-    from shopagent import tracing
-    from shopagent.bootstrap import build_services
-    from shopagent.config import get_settings
+    from shopagent.observability import feedback, tracing
+    from shopagent.retrieval.retriever import ProductRetriever
+    from shopagent.services import build_services
+    from shopagent.settings import get_settings
     settings = get_settings()
     services = build_services(settings)
     client = tracing.configure_tracing(settings)
     assert client is not None
-    services.search.search("warm up")  # outside a turn: traced through the same (daemon) client
+    retriever = ProductRetriever(services=services)
+    retriever.search("warm up")  # outside a turn: traced through the same (daemon) client
     started = time.perf_counter()
     with tracing.traced_turn(client, settings, {"message": "ugg slippers"}, user_id="u1") as t:
-        services.search.search("ugg slippers")
+        retriever.search("ugg slippers")
     turn_ms = (time.perf_counter() - started) * 1000
-    tracing.record_turn_feedback(client, t.run_id, mean_similarity=0.5, zero_results=False, fallback=False,
+    feedback.record_turn_feedback(client, t.run_id, mean_similarity=0.5, zero_results=False, fallback=False,
                                  latency_ms=turn_ms)
     services.close()
     print(json.dumps({"turn_ms": turn_ms}), flush=True)
@@ -324,14 +359,21 @@ def dead_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_dead_endpoint_does_not_hang_exit(loaded_settings: Settings, dead_endpoint: str, tmp_path) -> None:
     """A process that traced a search to a dead LangSmith exits within a bound (bounded flush, daemon senders)."""
     assert loaded_settings.database_url is not None
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1",
-           "DATABASE_URL": loaded_settings.database_url.get_secret_value(),
-           "CHROMA_PERSIST_DIR": str(loaded_settings.chroma_persist_dir),
-           "CHROMA_COLLECTION": loaded_settings.chroma_collection,
-           "LANGSMITH_TRACING": "true", "LANGSMITH_ENDPOINT": dead_endpoint, "LANGSMITH_API_KEY": "test-key",
-           "LANGSMITH_FLUSH_TIMEOUT_S": "2"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "DATABASE_URL": loaded_settings.database_url.get_secret_value(),
+        "CHROMA_PERSIST_DIR": str(loaded_settings.chroma_persist_dir),
+        "CHROMA_COLLECTION": loaded_settings.chroma_collection,
+        "LANGSMITH_TRACING": "true",
+        "LANGSMITH_ENDPOINT": dead_endpoint,
+        "LANGSMITH_API_KEY": "test-key",
+        "LANGSMITH_FLUSH_TIMEOUT_S": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         printed = time.monotonic()
@@ -364,32 +406,30 @@ def test_experiments_recorded(
 ) -> None:
     """A dataset of graded queries is created once and reused; each strategy becomes an experiment whose
     runs and ndcg/recall/mrr feedback arrive; scores match the local metrics."""
-    from shopagent.evaluation import ndcg_at_k
-    from shopagent.experiments import dataset_name, record_retrieval_experiments
+    from shopagent.evals.experiments import record_retrieval_experiments, retrieval_dataset_name
+    from shopagent.evals.metrics import ndcg_at_k
 
-    class Run:
-        """Stand-in for scripts/evaluate.py StrategyRun."""
-
-        def __init__(self, rankings: dict[str, list[str]]):
-            """Keep the rankings."""
-            self.rankings = rankings
-
-    settings = loaded_settings.model_copy(update={"langsmith_api_key": SecretStr("test-key"),
-                                                  "langsmith_endpoint": langsmith_recorder.url})  # fmt: skip
+    settings = loaded_settings.model_copy(
+        update={"langsmith_api_key": SecretStr("test-key"), "langsmith_endpoint": langsmith_recorder.url}
+    )
     subset = {q: queries[q] for q in ("q013", "q024", "q008")}
     best = {q: sorted(labels[q], key=lambda p: -labels[q][p])[:10] for q in subset}
-    runs = {"hybrid": Run(best), "pgvector_primary": Run({q: [] for q in subset})}
-    report = record_retrieval_experiments(settings, subset, labels, runs, 10)
+    runs = {"hybrid": best, "pgvector_primary": {q: [] for q in subset}}
+    report = record_retrieval_experiments(settings, subset, labels, runs, 10, {"k": 10})
     rec = langsmith_recorder
-    assert report["dataset"] == dataset_name(subset, labels)
+    assert report["dataset"] == retrieval_dataset_name(subset, labels)
     [dataset] = rec.datasets.values()
     assert dataset["name"] == report["dataset"] and len(rec.examples) == 3
     example = next(e for e in rec.examples.values() if e["inputs"]["qid"] == "q013")
     assert example["inputs"]["query"] == queries["q013"] and example["outputs"]["labels"] == labels["q013"]
     expected = round(sum(ndcg_at_k(best[q], labels[q], 10) for q in subset) / 3, 4)
     assert report["experiments"]["hybrid"]["ndcg@10"] == expected > 0
-    assert report["experiments"]["pgvector_primary"] == {**report["experiments"]["pgvector_primary"],
-                                                         "ndcg@10": 0.0, "recall@10": 0.0, "mrr": 0.0}  # fmt: skip
+    assert report["experiments"]["pgvector_primary"] == {
+        **report["experiments"]["pgvector_primary"],
+        "ndcg@10": 0.0,
+        "recall@10": 0.0,
+        "mrr": 0.0,
+    }
     keys = [f["key"] for f in rec.feedback]
     assert sorted(set(keys)) == ["mrr", "ndcg@10", "recall@10"] and len(keys) == 3 * 3 * 2
     names = {e["name"] for e in report["experiments"].values()}
@@ -399,5 +439,5 @@ def test_experiments_recorded(
     assert len(targets) == 3 * 2 and {r["session_name"] for r in targets} == names  # one run per query and strategy
     assert {r["reference_example_id"] for r in targets} == set(rec.examples)
 
-    record_retrieval_experiments(settings, subset, labels, runs, 10)  # again: the dataset is reused
+    record_retrieval_experiments(settings, subset, labels, runs, 10, {"k": 10})  # again: the dataset is reused
     assert len(rec.datasets) == 1 and len(rec.examples) == 3

