@@ -25,7 +25,7 @@ class AgentDeps:
     """Long-lived dependencies of the agent; derived data is computed once, on first use."""
 
     def __init__(self, services: Services, chat_model: BaseChatModel | None = None, *, use_settings_llm: bool = True):
-        """`chat_model` wins; otherwise ChatOllama when the settings configure one (and `use_settings_llm`)."""
+        """`chat_model` wins; otherwise the settings' chat model when they configure one (and `use_settings_llm`)."""
         self.services = services
         self._chat_model = chat_model
         self._use_settings_llm = use_settings_llm
@@ -66,7 +66,7 @@ class AgentDeps:
         if self._chat_model is not None:
             return self._chat_model
         if self._use_settings_llm and self.services.settings.llm_enabled:
-            from agent.llm import make_chat_model  # local import: only the LLM path needs langchain-ollama
+            from agent.llm.providers import make_chat_model  # only the LLM path needs the provider clients
 
             return make_chat_model(self.services.settings)
         return None
@@ -98,10 +98,9 @@ class AgentDeps:
         elif not settings.llm_enabled:
             out["llm"] = {"status": "disabled", "brain": "deterministic"}
         else:
-            from agent.llm import ollama_reachable
+            from agent.llm.providers import llm_health
 
-            ok, detail = ollama_reachable(settings)
-            out["llm"] = {"status": "ok" if ok else "down", "model": settings.ollama_chat_model, "detail": detail}
+            out["llm"] = llm_health(settings)
         return out
 
 

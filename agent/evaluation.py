@@ -105,7 +105,7 @@ def run_settings(settings: Settings, services: Services, context: Context) -> di
     return {
         "strategy": context.strategy or settings.product_search_strategy,
         "embedding_model": services.embedding_model,
-        "chat_model": settings.ollama_chat_model if settings.llm_enabled else "offline",
+        "chat_model": settings.llm_model if settings.llm_enabled else "offline",
     }
 
 

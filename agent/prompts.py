@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. You can search products, give details of \
-a product, compare products and find similar ones, using the tools. Rules:
-- Answer ONLY from tool results; never invent products, prices or features. If a price is missing, say it is unknown.
-- Refer to products by their number in the list you show, with name and price.
+SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. Use the tools to search products, give \
+details of products, compare products and find similar ones. Rules:
+- Answer ONLY from tool results and the products on screen; never invent products, prices, ids or features. If a \
+price is missing, say it is unknown.
 - Products on screen right now (number. product_id | name | price):
 {shown}
 - For "the second one", "compare 1 and 3", "more like the first" use the product_id of those numbers.
 - Previous search: {search_text!r} with filters {filters}. For "cheaper", "only <brand>", "without X" search again \
 with the previous query plus the new filters.
+- Search queries are English product words; prices are US dollars.
+- In the answer, list products as "n. name - $price" with the exact names and prices of the results; no product ids.
 - If results are marked weak_matches, say they are weaker matches.
 - If the request is not about shopping, say politely what you can do.
 - Reply in {language_name}, briefly."""
@@ -79,6 +81,10 @@ T: dict[str, dict[str, str]] = {
         "filters_categories": "in {value}",
         "filters_in_stock": "in stock",
         "llm_unavailable": "(The language model is unavailable; I answered with the built-in assistant.)",
+        "llm_slow": "(The language model took too long; I answered with the built-in assistant.)",
+        "llm_unusable": "(The language model's reply could not be used; I answered with the built-in assistant.)",
+        "llm_ungrounded": "(The language model's answer named products or prices that are not in the results, so "
+        "the built-in assistant listed the results instead.)",
     },
     "es": {
         "greeting": '¡Hola! Puedo ayudarte a encontrar productos: dime qué buscas (p. ej. "cinturones de cuero '
@@ -137,6 +143,10 @@ T: dict[str, dict[str, str]] = {
         "filters_categories": "en {value}",
         "filters_in_stock": "disponibles",
         "llm_unavailable": "(El modelo de lenguaje no está disponible; respondí con el asistente integrado.)",
+        "llm_slow": "(El modelo de lenguaje tardó demasiado; respondí con el asistente integrado.)",
+        "llm_unusable": "(No se pudo usar la respuesta del modelo de lenguaje; respondí con el asistente integrado.)",
+        "llm_ungrounded": "(La respuesta del modelo de lenguaje nombraba productos o precios que no están en los "
+        "resultados; el asistente integrado los listó en su lugar.)",
     },
 }
 
@@ -147,6 +157,22 @@ _COLOUR_ES = {
     "pink": "rosa", "gray": "gris", "brown": "café", "tan": "beige", "beige": "beige", "purple": "morado",
     "orange": "naranja", "silver": "plateado", "gold": "dorado", "navy": "azul marino",
 }  # fmt: skip
+
+
+# The note an answer carries when the LLM brain's answer was not used, by why (agent.state.FallbackKind).
+_FALLBACK_NOTES = {
+    "unavailable": "llm_unavailable",
+    "timeout": "llm_slow",
+    "budget": "llm_slow",
+    "malformed_call": "llm_unusable",
+    "no_answer": "llm_unusable",
+    "ungrounded": "llm_ungrounded",
+}
+
+
+def fallback_note(lang: str, kind: str) -> str:
+    """What the shopper is told when the offline brain answered instead of the LLM."""
+    return t(lang, _FALLBACK_NOTES.get(kind, "llm_unavailable"))
 
 
 def colour_name(lang: str, colour: str) -> str:

@@ -50,6 +50,7 @@ def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         "HF_HUB_OFFLINE": "1",
         "OLLAMA_BASE_URL": "",
         "OLLAMA_CHAT_MODEL": "",
+        "LLM_MODEL": "",
     }
     log = Path(tmp_path_factory.mktemp("studio")) / "langgraph-dev.log"
     cli = Path(sys.executable).parent / "langgraph"
