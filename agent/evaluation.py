@@ -4,6 +4,7 @@ of `shopagent.evals.conversations`; optionally record the run as a LangSmith exp
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, cast
 
@@ -20,7 +21,16 @@ from agent.deps import AgentDeps
 from agent.graph import build_graph
 from agent.state import InputState, State, TurnResult
 from shopagent.db import catalog
-from shopagent.evals.conversations import EVALUATORS, KnownIds, langsmith_evaluators, mean, score_conversation
+from shopagent.domain import ProductView
+from shopagent.evals.conversations import (
+    EVALUATORS,
+    KnownIds,
+    action,
+    brain_summary,
+    langsmith_evaluators,
+    mean,
+    score_conversation,
+)
 from shopagent.evals.experiments import record_conversation_experiment
 from shopagent.services import Services
 from shopagent.settings import Settings
@@ -34,13 +44,19 @@ def make_graph(services: Services) -> AgentGraph:
 
 
 def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: Context) -> list[dict[str, Any]]:
-    """Send each turn in one fresh thread; what each answer showed and said."""
+    """Send each turn in one fresh thread; what each answer showed and said, which brain wrote it, how long the
+    turn took, and the products it knew (its results and the screen before it: what the answer may cite)."""
     config: RunnableConfig = {"configurable": {"thread_id": f"eval-{conversation['id']}-{uuid.uuid4().hex[:8]}"}}
     turns = []
+    screen: list[ProductView] = []
     for turn in conversation["turns"]:
+        started = time.perf_counter()
         state = cast(State, graph.invoke({"messages": [HumanMessage(turn["message"])]}, config, context=context))
+        latency = time.perf_counter() - started
         result = state.get("result") or TurnResult()
         shown = turn_products(state)
+        known = [*screen, *shown, *(result.get("products") or []), *([result["source"]] if "source" in result else [])]
+        screen = list(state.get("shown") or [])
         turns.append(
             {
                 "message": turn["message"],
@@ -51,6 +67,14 @@ def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: C
                 "shown_names": [p.get("name") or "" for p in shown] + [p.get("brand") or "" for p in shown],
                 "result_ids": [p["product_id"] for p in result.get("products") or []],
                 "brain": state.get("brain"),
+                "action": action(result.get("kind")),
+                "llm_fallback": state.get("llm_fallback"),
+                "llm_fallback_reason": state.get("llm_fallback_reason"),
+                "llm_calls": state.get("llm_calls") or [],
+                "latency_s": round(latency, 3),
+                "known_products": [
+                    {"product_id": p["product_id"], "name": p["name"], "price": p.get("price")} for p in known
+                ],
                 "strategy": result.get("strategy"),
                 "fallback_reason": result.get("fallback_reason"),
                 "filters": result.get("filters") or {},
@@ -97,16 +121,30 @@ def evaluate_local(services: Services, conversations: list[dict[str, Any]], cont
     summary["turns_scored"] = {key: sum(r[key] is not None for r in rows) for key in EVALUATORS}
     summary["conversations"] = len(conversations)
     summary["turns"] = len(rows)
+    summary["brain"] = brain_summary(rows)
     return {"summary": summary, "conversations": per_conversation, "turns": rows}
 
 
 def run_settings(settings: Settings, services: Services, context: Context) -> dict[str, Any]:
-    """What the run used: strategy and models."""
-    return {
+    """What the run used: strategy, models and the LLM brain's limits."""
+    llm = settings.llm_enabled and context.use_llm
+    out: dict[str, Any] = {
         "strategy": context.strategy or settings.product_search_strategy,
         "embedding_model": services.embedding_model,
-        "chat_model": settings.llm_model if settings.llm_enabled else "offline",
+        "brain": "llm" if llm else "offline",
+        "chat_model": settings.llm_model if llm else "offline",
     }
+    if llm:
+        out.update(
+            llm_provider=settings.llm_provider,
+            llm_base_url=settings.llm_url,
+            llm_turn_budget_s=settings.llm_turn_budget_s,
+            llm_read_timeout_s=settings.llm_read_timeout_s,
+            llm_max_tokens=settings.llm_max_tokens,
+            llm_stream=settings.llm_stream,
+            llm_tool_rounds=settings.llm_tool_rounds,
+        )
+    return out
 
 
 def record_experiment(
