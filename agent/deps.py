@@ -4,6 +4,7 @@ tools and the optional chat model. Built lazily on first use (never at import), 
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -36,10 +37,25 @@ class AgentDeps:
         return self.services.vocabulary
 
     def warm_up(self) -> None:
-        """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models."""
+        """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models;
+        and, in the background (a slow local model must not hold start-up), the chat model's prompt cache."""
         _ = self.vocabulary, self.intent_examples
         language.warm_up()
         self.services.warm_up()
+        if self.chat_model is not None:
+            threading.Thread(target=self.warm_up_llm, name="llm-warm-up", daemon=True).start()
+
+    def warm_up_llm(self) -> None:
+        """One request with the fixed prompt and the tool schemas (see `agent.llm.turn.warm_up`); a failure is
+        only logged: the first turn then falls back as any other would."""
+        from agent.llm.turn import warm_up
+
+        if self.chat_model is None:
+            return
+        try:
+            warm_up(self.chat_model, self.tools)
+        except Exception as exc:  # noqa: BLE001 - a warm-up never fails start-up
+            log.warning("chat model warm-up failed: %s: %s", type(exc).__name__, exc)
 
     @cached_property
     def intent_examples(self) -> tuple[np.ndarray, np.ndarray]:

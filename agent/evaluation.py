@@ -38,9 +38,13 @@ from shopagent.settings import Settings
 AgentGraph = CompiledStateGraph[State, Context, InputState, State]
 
 
-def make_graph(services: Services) -> AgentGraph:
-    """The agent over `services`, with an in-memory checkpointer (conversations are not kept)."""
-    return build_graph(InMemorySaver(), AgentDeps(services))
+def make_graph(services: Services, context: Context) -> AgentGraph:
+    """The agent over `services`, with an in-memory checkpointer (conversations are not kept); a chat model the
+    run uses is warmed up first, so the first turn is not measured with a cold prompt cache."""
+    deps = AgentDeps(services)
+    if context.use_llm:
+        deps.warm_up_llm()
+    return build_graph(InMemorySaver(), deps)
 
 
 def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: Context) -> list[dict[str, Any]]:
@@ -98,7 +102,7 @@ def catalog_checker(services: Services) -> KnownIds:
 
 def evaluate_local(services: Services, conversations: list[dict[str, Any]], context: Context) -> dict[str, Any]:
     """Run and score every conversation; per-turn rows, per-conversation means and overall means."""
-    graph, known = make_graph(services), catalog_checker(services)
+    graph, known = make_graph(services, context), catalog_checker(services)
     rows, per_conversation = [], {}
     for conv in tqdm(conversations, desc="conversations", unit="conv"):
         with langsmith.tracing_context(enabled=False):  # a local run is not a trace (the experiment is)
@@ -151,7 +155,7 @@ def record_experiment(
     settings: Settings, services: Services, conversations: list[dict[str, Any]], context: Context
 ) -> dict[str, Any]:
     """Upload the conversations as a dataset (once) and run them as an experiment; names and mean scores."""
-    graph = make_graph(services)
+    graph = make_graph(services, context)
 
     def target(inputs: dict[str, Any]) -> dict[str, Any]:
         """Run one conversation through the agent (its graph runs are traced under this run)."""

@@ -1,6 +1,6 @@
 """Prompts and answer templates (English and Spanish), filled at call time.
 
-The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMPT`.
+The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMPT` and `TURN_PROMPT`.
 """
 
 from __future__ import annotations
@@ -8,20 +8,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# The same for every turn (and first in every request, so a local server's prompt cache keeps it with the tool
+# schemas after it: re-reading them costs a minute on a small CPU); what changes per turn is in TURN_PROMPT.
 SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. Use the tools to search products, give \
 details of products, compare products and find similar ones. Rules:
+- For every request for products, call search_products (query in English product words, prices in US dollars).
 - Answer ONLY from tool results and the products on screen; never invent products, prices, ids or features. If a \
 price is missing, say it is unknown.
-- Products on screen right now (number. product_id | name | price):
-{shown}
-- For "the second one", "compare 1 and 3", "more like the first" use the product_id of those numbers.
-- Previous search: {search_text!r} with filters {filters}. For "cheaper", "only <brand>", "without X" search again \
-with the previous query plus the new filters.
-- Search queries are English product words; prices are US dollars.
+- For "the second one", "compare 1 and 3", "more like the first" use the product_id of those numbers on screen.
+- For "cheaper", "only <brand>", "without X" search again with the previous query plus the new filters.
 - In the answer, list products as "n. name - $price" with the exact names and prices of the results; no product ids.
 - If results are marked weak_matches, say they are weaker matches.
-- If the request is not about shopping, say politely what you can do.
-- Reply in {language_name}, briefly."""
+- If the request is not about shopping, say politely what you can do."""
+
+# Sent as a system message right before the shopper's latest message ({screen}: SCREEN_PROMPT or nothing).
+TURN_PROMPT = "{screen}Reply in {language_name}, briefly."
+SCREEN_PROMPT = """Products on screen from the search {search_text!r} {filters} (number. product_id | name | price):
+{shown}
+"""
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 

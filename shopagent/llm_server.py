@@ -55,6 +55,7 @@ CMAKE_FLAGS: tuple[str, ...] = (
     "-DBUILD_SHARED_LIBS=OFF",
 )
 CACHE_ENV = "SHOPAGENT_CACHE_DIR"
+SLOTS = 2
 
 
 @dataclass(frozen=True)
@@ -284,10 +285,13 @@ class ServerHandle:
 
 def server_command(binary: Path, model_path: Path, model: ModelName, host: str, port: int, ctx_size: int,
                    threads: int, extra_args: Sequence[str] = ()) -> list[str]:  # fmt: skip
-    """llama-server's command line: chat template from the GGUF (`--jinja`, needed for tool calls), one slot
-    with the whole context, `threads` for both prompt and generation, the model served as `model`."""
+    """llama-server's command line: chat template from the GGUF (`--jinja`, needed for tool calls), `threads` for
+    both prompt and generation, the model served as `model`, and two slots sharing the context. Each slot keeps
+    its own prompt cache, and requests go to the slot whose cache is most alike: the LLM brain's tool-call requests
+    (fixed prompt + tool schemas) and its answer requests (no tools) each keep theirs. With one slot every answer
+    evicts the tool schemas and the next turn reads them again (~1000 tokens: over a minute on a busy 2-core CPU)."""
     return [str(binary), "--model", str(model_path), "--alias", model, "--host", host, "--port", str(port),
-            "--jinja", "--ctx-size", str(ctx_size), "--parallel", "1", "--threads", str(threads),
+            "--jinja", "--ctx-size", str(ctx_size), "--parallel", str(SLOTS), "--threads", str(threads),
             "--threads-batch", str(threads), "--no-webui", *extra_args]  # fmt: skip
 
 
@@ -346,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prepare-only", action="store_true", help="build and assemble, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)  # progress and the served URL even when `shopagent --log-level` left WARNING
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Ctrl-C and SIGTERM (e.g. `kill` of `make llm`) both leave through `with serve(...)`, which stops the server.
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -109,30 +109,42 @@ def short(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
 
-def system_prompt(state: State) -> str:
-    """The system prompt with the products on screen and the previous search."""
+def turn_prompt(state: State) -> str:
+    """What changes per turn: the products on screen and the search they came from, the shopper's language."""
     shown = state.get("shown") or []
-    listing = "\n".join(
-        f"{i}. {p['product_id']} | {short(p['name'])} | {prompts.price_text('en', p.get('price'))}"
-        for i, p in enumerate(shown, 1)
-    )
-    search = state.get("search")
-    return prompts.SYSTEM_PROMPT.format(
-        shown=listing or "(none)",
-        search_text=search.text if search else "",
-        filters=search.filters.as_dict() if search else {},
-        language_name=prompts.LANGUAGE_NAMES.get(state.get("language") or "en", "English"),
+    screen = ""
+    if shown:
+        search = state.get("search")
+        screen = prompts.SCREEN_PROMPT.format(
+            shown="\n".join(
+                f"{i}. {p['product_id']} | {short(p['name'])} | {prompts.price_text('en', p.get('price'))}"
+                for i, p in enumerate(shown, 1)
+            ),
+            search_text=search.text if search else "",
+            filters=search.filters.as_dict() if search else {},
+        )
+    return prompts.TURN_PROMPT.format(
+        screen=screen, language_name=prompts.LANGUAGE_NAMES.get(state.get("language") or "en", "English")
     )
 
 
-def history(state: State) -> list[BaseMessage]:
-    """The latest user messages and answers, earlier answers cut short."""
+def conversation(state: State) -> list[BaseMessage]:
+    """What the model is sent: the fixed system prompt first (a server's prompt cache keeps it, and the tool
+    schemas after it, from turn to turn), the latest messages with earlier answers cut short, and this turn's
+    context right before the shopper's latest message."""
     kept = [m for m in state["messages"] if isinstance(m, HumanMessage | AIMessage)][-HISTORY_MESSAGES:]
-    out: list[BaseMessage] = []
-    for m in kept:
+    past: list[BaseMessage] = []
+    for m in kept[:-1]:
         text = m.content if isinstance(m.content, str) else str(m.content)
-        out.append(m if isinstance(m, HumanMessage) else AIMessage(text[:HISTORY_CHARS]))
-    return out
+        past.append(m if isinstance(m, HumanMessage) else AIMessage(text[:HISTORY_CHARS]))
+    return [SystemMessage(prompts.SYSTEM_PROMPT), *past, SystemMessage(turn_prompt(state)), *kept[-1:]]
+
+
+def warm_up(model: BaseChatModel, tools: Mapping[str, BaseTool]) -> None:
+    """One short request with the fixed prompt and the tool schemas, so a local server has them in its prompt
+    cache before the first shopper (on a 2-core CPU reading them takes over a minute)."""
+    bound = model.bind_tools(list(tools.values()))
+    bound.invoke([SystemMessage(prompts.SYSTEM_PROMPT), HumanMessage("hi")])
 
 
 def _product_facts(n: int, p: ProductView) -> dict[str, Any]:
@@ -187,7 +199,7 @@ class _Turn:
     def __init__(self, model: BaseChatModel, tools: Mapping[str, BaseTool], state: State, limits: TurnLimits):
         self.model, self.tools, self.state, self.limits = model, tools, state, limits
         self.deadline = time.monotonic() + limits.budget_s
-        self.convo: list[BaseMessage] = [SystemMessage(system_prompt(state)), *history(state)]
+        self.convo: list[BaseMessage] = conversation(state)
         self.runs: list[ToolRun] = []
         self.calls: list[ToolCallRecord] = []
 
