@@ -25,3 +25,9 @@ class Context:
         default=0.6, metadata={"description": "Similar products: 1 = pure similarity, 0 = pure diversity."}
     )
     use_llm: bool = field(default=True, metadata={"description": "Use the LLM brain when a chat model is configured."})
+    memory: bool = field(
+        default=True,
+        metadata={
+            "description": "False when the conversation's memory (PostgreSQL) is unavailable: the answer says so."
+        },
+    )

@@ -27,6 +27,7 @@ from agent.state import ResultKind, State, TurnResult, turn_result
 from shopagent.domain import ProductView, SearchFilters, SearchOptions, SearchRequest, updated
 from shopagent.observability.tracing import add_tags, annotate
 from shopagent.understanding import understand
+from tools.products import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,28 @@ def last_user_text(state: State) -> str:
 def with_reasons(products: list[ProductView], lang: str) -> list[ProductView]:
     """Products as shown: each with why it is listed, in the shopper's language."""
     return [updated(p, reason=prompts.reason_text(lang, p.get("why") or {}, p["similarity"])) for p in products]
+
+
+def as_shown(result: ToolResult, shown: list[ProductView]) -> ToolResult:
+    """A details/compare result whose products keep the similarity they were shown with (a read by id has none)."""
+    sims = {p["product_id"]: p["similarity"] for p in shown}
+    products = [{**p, "similarity": sims.get(p["product_id"], p["similarity"])} for p in result.get("products") or []]
+    return {**result, "products": products}  # type: ignore[typeddict-item]
+
+
+def with_notes(answer: str, lang: str, result: TurnResult, state: State, context: Context) -> str:
+    """The answer followed by what the shopper should know about how it was made: the catalog database was
+    unavailable (results from the backup index), the conversation's memory is unavailable. (A fallback from the
+    LLM brain adds its own note, `prompts.fallback_note`, in `respond`.)"""
+    notes = [
+        key
+        for key, applies in (
+            ("search_degraded", result.get("degraded")),
+            ("memory_unavailable", not context.memory),
+        )
+        if applies
+    ]
+    return "\n".join([answer, *(prompts.t(lang, key) for key in notes)])
 
 
 class AgentNodes:
@@ -133,13 +156,10 @@ class AgentNodes:
             return {**update, "llm_fallback": fallback.kind, "llm_fallback_reason": fallback.reason,
                     "llm_calls": fallback.calls}  # fmt: skip
         annotate(brain="llm", tool_calls=[c["tool"] for c in out.calls])
-        return {
-            **self.llm_results(out.runs, state),
-            "answer": out.answer,
-            "brain": "llm",
-            "messages": [AIMessage(out.answer)],
-            "llm_calls": out.calls,
-        }
+        update = self.llm_results(out.runs, state)
+        lang = state.get("language") or "en"
+        answer = with_notes(out.answer, lang, update.get("result") or TurnResult(), state, runtime.context)
+        return {**update, "answer": answer, "brain": "llm", "messages": [AIMessage(answer)], "llm_calls": out.calls}
 
     @staticmethod
     def llm_results(runs: list[ToolRun], state: State) -> dict[str, Any]:
@@ -219,7 +239,7 @@ class AgentNodes:
         if not targets:
             return {"result": turn_result("details", ask="need_ref" if shown else "need_shown", products=[])}
         result = self._deps().tools["product_details"].invoke({"product_ids": [p["product_id"] for p in targets]})
-        return {"result": turn_result("details", result)}
+        return {"result": turn_result("details", as_shown(result, targets))}
 
     def compare(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compare the referenced products (the top three when none is named)."""
@@ -229,7 +249,7 @@ class AgentNodes:
         if len(targets) < 2:
             return {"result": turn_result("compare", ask="need_two" if shown else "need_shown", products=[])}
         result = self._deps().tools["compare_products"].invoke({"product_ids": [p["product_id"] for p in targets]})
-        return {"result": turn_result("compare", result)}
+        return {"result": turn_result("compare", as_shown(result, targets))}
 
     def similar(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Diverse products similar to the referenced one (the first when none is named)."""
@@ -258,6 +278,7 @@ class AgentNodes:
         answer = render(result, state, lang)
         if kind := state.get("llm_fallback"):
             answer = f"{answer}\n{prompts.fallback_note(lang, kind)}"
+        answer = with_notes(answer, lang, result, state, runtime.context)
         annotate(
             kind=result.get("kind", "help"),
             status=result.get("status", "ok"),

@@ -89,6 +89,10 @@ T: dict[str, dict[str, str]] = {
         "llm_unusable": "(The language model's reply could not be used; I answered with the built-in assistant.)",
         "llm_ungrounded": "(The language model's answer named products or prices that are not in the results, so "
         "the built-in assistant listed the results instead.)",
+        "search_degraded": "(The main product database is unavailable right now: these results come from the backup "
+        "index and may be less complete.)",
+        "memory_unavailable": "(Our conversation's memory is unavailable right now: I can't see your earlier "
+        "messages, and this one won't be remembered.)",
     },
     "es": {
         "greeting": '¡Hola! Puedo ayudarte a encontrar productos: dime qué buscas (p. ej. "cinturones de cuero '
@@ -151,6 +155,10 @@ T: dict[str, dict[str, str]] = {
         "llm_unusable": "(No se pudo usar la respuesta del modelo de lenguaje; respondí con el asistente integrado.)",
         "llm_ungrounded": "(La respuesta del modelo de lenguaje nombraba productos o precios que no están en los "
         "resultados; el asistente integrado los listó en su lugar.)",
+        "search_degraded": "(La base de datos principal de productos no está disponible ahora: estos resultados "
+        "vienen del índice de respaldo y pueden ser menos completos.)",
+        "memory_unavailable": "(La memoria de nuestra conversación no está disponible ahora: no veo tus mensajes "
+        "anteriores y este no se recordará.)",
     },
 }
 

@@ -156,6 +156,8 @@ def finite_or_none(value: Any) -> float | None:
 
 
 FallbackKind = Literal["unavailable", "disabled", "too_few"]
+# The backends served by the catalog database (PostgreSQL).
+CATALOG_DATABASE_BACKENDS: frozenset[Backend] = frozenset({"pgvector", "fulltext"})
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,17 @@ class FallbackReason:
     def is_error(self) -> bool:
         """The backend could not answer (as opposed to answering with too little)."""
         return self.kind == "unavailable"
+
+
+RankKey = Literal["similarity", "score"]
+
+
+def ranked(products: list[ProductView], key: RankKey) -> list[ProductView]:
+    """`products` best first by `key` (ties by id), without those whose `key` is missing or not finite. What every
+    backend returns: an HNSW scan in relaxed order can hand rows back slightly out of order, and a stored vector
+    that is all zeros has a NaN cosine distance, which PostgreSQL sorts last but lets through `>= threshold`."""
+    kept = [(value, p) for p in products if (value := finite_or_none(p[key])) is not None]
+    return [p for _, p in sorted(kept, key=lambda vp: (-vp[0], vp[1]["product_id"]))]
 
 
 def figures(products: list[ProductView]) -> dict[str, Any]:
@@ -213,6 +226,12 @@ class SearchResult:
     def errors(self) -> list[FallbackReason]:
         """The backends that failed (not those that merely returned too little)."""
         return [f for f in self.fallbacks if f.is_error]
+
+    @property
+    def degraded(self) -> bool:
+        """The catalog database could not answer: these results come from Chroma alone (no full text, no reads of
+        the detail fields) and may be less complete."""
+        return any(f.backend in CATALOG_DATABASE_BACKENDS for f in self.errors)
 
     @property
     def figures(self) -> dict[str, Any]:

@@ -36,7 +36,30 @@ class Settings(BaseSettings):
     pg_data_dir: Path = PROJECT_ROOT / ".data" / "pg"
     db_pool_min_size: int = Field(1, ge=1)
     db_pool_max_size: int = Field(8, ge=1)
+    # Optional read replica: searches and catalog reads go there; writes, migrations and the checkpointer
+    # stay on DATABASE_URL (or the embedded server).
+    database_read_url: SecretStr | None = None
+
+    # Vector index (pgvector HNSW). Build-time: m (graph degree) and ef_construction (build candidate list);
+    # changing them or halfvec takes effect at the next index build (`shopagent reindex`, or an initial load).
+    hnsw_m: int = Field(16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(64, ge=4, le=1000)
+    # Index half-precision copies of the vectors (an expression index on embedding::halfvec): about half the
+    # index size and build memory; the table keeps full vectors and similarities stay exact.
+    hnsw_halfvec: bool = False
+    # Query-time: candidate list size (recall vs latency), iterative scans for filtered queries (off stops after
+    # ef_search candidates and can return fewer than k rows), and their bound in visited tuples.
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
+    # While the database is down, how often a request probes it (the first turn after a restart waits at most this).
+    db_probe_interval_s: float = Field(0.5, gt=0, le=60)
+    hnsw_iterative_scan: Literal["off", "relaxed_order", "strict_order"] = "relaxed_order"
+    hnsw_max_scan_tuples: int = Field(20_000, ge=1)
+    # Index builds after bulk loads: memory for the build (the HNSW graph should fit) and parallel workers.
+    index_build_maintenance_work_mem: str = Field("1GB", pattern=r"^[1-9][0-9]*(kB|MB|GB)$")
+    index_build_parallel_workers: int = Field(1, ge=0, le=16)
+    # Connections an initial bulk load COPies through at once (the full-text document is computed by the server
+    # process receiving each row: ~0.3 ms of CPU a product, so more streams use more cores).
+    bulk_load_streams: int = Field(2, ge=1, le=16)
 
     # Embeddings
     embedding_provider: Literal["local", "ollama"] = "local"
@@ -99,13 +122,25 @@ class Settings(BaseSettings):
     rerank_top_n: int = Field(0, ge=0, le=100)
     rerank_languages: tuple[Language, ...] = ("en",)
     search_k: int = Field(10, ge=1, le=100)
+    # Full text ranks at most this many candidates per widening step (AND first, then fewer terms): its cost no
+    # longer grows with the catalog.
+    fulltext_candidates: int = Field(1000, ge=10, le=100_000)
     chroma_persist_dir: Path = PROJECT_ROOT / ".data" / "chroma"
     chroma_collection: str = Field("products", min_length=3)
+    # Chroma's client/server mode (`chroma run`): with CHROMA_HOST set, CHROMA_PERSIST_DIR is not used.
+    chroma_host: str | None = None
+    chroma_port: int = Field(8000, ge=1, le=65535)
 
     # HTTP
     port: int = Field(8000, ge=1, le=65535)
     host: str = "127.0.0.1"
+    # Worker processes of `shopagent serve` (all state is in PostgreSQL, so any worker serves any session).
+    workers: int = Field(1, ge=1, le=64)
     max_message_chars: int = Field(2000, ge=1)
+    # Turns of one session run one at a time (enqueued); one that waits longer than this gets 409 + Retry-After.
+    turn_wait_timeout_s: float = Field(10.0, gt=0, le=300)
+    # Turns in flight per worker (each holds its session's lock on a connection of its own); more wait, as above.
+    max_concurrent_turns: int = Field(16, ge=1, le=256)
 
     # LangSmith (off by default)
     langsmith_tracing: bool = False
@@ -118,6 +153,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "database_read_url",
+        "chroma_host",
         "embedding_model",
         "ollama_base_url",
         "llm_base_url",
@@ -139,6 +176,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"EMBEDDING_MODEL={self.embedding_model!r} is not available locally: the local provider runs the "
                 f"packaged {LOCAL_EMBEDDING_MODEL!r} (leave EMBEDDING_MODEL unset), or set EMBEDDING_PROVIDER=ollama"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _hnsw_build_bounds(self) -> Settings:
+        """pgvector refuses an index whose ef_construction is below twice m."""
+        if self.hnsw_ef_construction < 2 * self.hnsw_m:
+            raise ValueError(
+                f"HNSW_EF_CONSTRUCTION={self.hnsw_ef_construction} must be at least 2 * HNSW_M ({2 * self.hnsw_m})"
             )
         return self
 

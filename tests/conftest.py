@@ -6,11 +6,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pgserver
 import psycopg
 import pytest
 from psycopg import sql
@@ -24,7 +29,8 @@ from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
 from shopagent.evals.metrics import load_labels, load_queries
 from shopagent.ingest.multilingual import backfill_multilingual
 from shopagent.ingest.pipeline import ingest
-from shopagent.services import Services, build_services
+from shopagent.retrieval.chroma import ChromaStore
+from shopagent.services import Services, build_services, prepare_database
 from shopagent.settings import PROJECT_ROOT, Settings
 from shopagent.understanding import parse_search
 
@@ -123,6 +129,20 @@ def make_settings(dsn: str, chroma_dir: Path, **overrides: Any) -> Settings:
     )
 
 
+@pytest.fixture
+def fresh(
+    make_database: Callable[[], str], tmp_path: Path, embeddings: LocalMiniLMEmbeddings
+) -> Iterator[tuple[Settings, psycopg.Connection]]:
+    """Settings and a migrated autocommit connection for a brand-new database."""
+    from shopagent.services import prepare_database
+
+    dsn = make_database()
+    settings = make_settings(dsn, tmp_path / "chroma")
+    conn = prepare_database(settings, embeddings, dsn)
+    yield settings, conn
+    conn.close()
+
+
 @pytest.fixture(scope="session")
 def loaded_settings(
     make_database: Callable[[], str],
@@ -133,9 +153,6 @@ def loaded_settings(
 ) -> Settings:
     """Settings of a session database + Chroma collection holding the catalog slice (read-only use)."""
     settings = make_settings(make_database(), tmp_path_factory.mktemp("chroma"))
-    from shopagent.retrieval.chroma import ChromaStore
-    from shopagent.services import prepare_database
-
     chroma = ChromaStore.from_settings(settings, embeddings)
     with prepare_database(settings, embeddings) as conn:
         summary = ingest(
@@ -163,6 +180,45 @@ def services(
     svc.close()
 
 
+# ---------------------------------------------------------------- a server that tests stop and restart
+
+
+@pytest.fixture
+def doomed(
+    tmp_path_factory: pytest.TempPathFactory, embeddings: LocalMiniLMEmbeddings, catalog_slice: list[dict[str, Any]]
+) -> Iterator[tuple[Services, Path]]:
+    """Services over a throwaway embedded server (its own data dir: `stop_server` / `start_server` it) holding 40
+    products, most of them slippers, mirrored in Chroma."""
+    data_dir = tmp_path_factory.mktemp("doomed-pg") / "pg"
+    assert PROJECT_ROOT / ".data" not in data_dir.resolve().parents  # never the dev or shared test server
+    dsn = start_embedded_server(data_dir)
+    settings = make_settings(dsn, tmp_path_factory.mktemp("doomed-chroma"))
+    chroma = ChromaStore.from_settings(settings, embeddings)
+    slippers = [p for p in catalog_slice if "slipper" in p["name"].lower()][:25]
+    products = slippers + [p for p in catalog_slice if p not in slippers][:15]
+    with prepare_database(settings, embeddings, dsn) as conn:
+        summary = ingest(conn, embeddings, embedding_model_name(embeddings), products, on_batch=chroma.upsert_rows)
+    assert summary.embedded == 40
+    services = build_services(settings, embeddings)
+    yield services, data_dir
+    services.close()
+    stop_server(data_dir)  # in case the test failed before stopping it
+
+
+def stop_server(data_dir: Path) -> None:
+    """Stop a throwaway server at once, as a crash would (pg_ctl -m immediate)."""
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    try:
+        pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    except Exception:  # noqa: BLE001 - already stopped
+        pass
+
+
+def start_server(data_dir: Path) -> None:
+    """Start a stopped throwaway server again (crash recovery; returns once it accepts connections)."""
+    pgserver.get_server(data_dir, cleanup_mode=None).ensure_postgres_running()
+
+
 def run_search(services: Services, query: str, options: SearchOptions | None = None) -> SearchResult:
     """A raw shopper query through understanding and the strategy switch, as the retriever runs it."""
     return services.search.search(parse_search(query), options)
@@ -176,3 +232,58 @@ def run_cli(*args: str) -> tuple[int, str]:
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout
+
+
+# ---------------------------------------------------------------- servers in subprocesses
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a server subprocess on `settings`' database and Chroma collection, offline brain."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
+        "CHROMA_PERSIST_DIR": str(settings.chroma_persist_dir),
+        "CHROMA_COLLECTION": settings.chroma_collection,
+        "OLLAMA_BASE_URL": "",
+        "OLLAMA_CHAT_MODEL": "",
+        **extra,
+    }
+
+
+def free_port() -> int:
+    """A free local port (2024 is taken on these machines)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    """Wait until GET `url` answers 200 (failing with the log's tail if the process exits or time runs out)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
+def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
+    """Terminate them all at once, then kill those still running after 15 s."""
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for the rest of the session, and pytest-asyncio cannot start its runner under it."""
+    items.sort(key=lambda item: item.path.name == "test_browser.py")

@@ -53,6 +53,7 @@ def test_chat_turns_share_a_session(client: TestClient) -> None:
     )
     assert r.status_code == 200 and r.json()["response"].startswith(f"2. {second['name']}")
     assert [p["product_id"] for p in r.json()["products"]] == [second["product_id"]]
+    assert r.json()["products"][0]["similarity"] == second["similarity"]  # as it was shown, not null
     assert r.json()["strategy"] is None  # no search this turn
 
 
@@ -149,12 +150,12 @@ def test_health_and_docs(client: TestClient) -> None:
 def test_internal_error_is_a_generic_500(services: Services, caplog: pytest.LogCaptureFixture) -> None:
     """A real failure (the checkpointer's pool closed under the app): 500, no details out, traceback logged."""
     with TestClient(create_app(services=services)) as c:
-        c.app.state.chat.checkpoint_pool.close()
-        with caplog.at_level(logging.ERROR, logger="agent.api.app"):
+        c.app.state.chat.checkpointer.conn.close()
+        with caplog.at_level(logging.ERROR, logger="agent.api.errors"):
             r = c.post(MSG, json={"user_id": user(), "message": "ugg slippers"})
         assert r.status_code == 500 and r.json() == {"detail": "internal server error"}
         assert "PoolClosed" not in r.text
-        record = next(rec for rec in caplog.records if rec.name == "agent.api.app")
+        record = next(rec for rec in caplog.records if rec.name == "agent.api.errors")
         assert record.exc_info and "PoolClosed" in record.exc_info[0].__name__
         with c.stream("POST", f"{MSG}/stream", json={"user_id": user(), "message": "ugg slippers"}) as r:
             text = r.read().decode()

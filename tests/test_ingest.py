@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from conftest import make_settings, read_products, run_cli
+from conftest import read_products, run_cli
 from langchain_core.embeddings import Embeddings
 
 from shopagent.db import catalog
@@ -30,7 +30,7 @@ from shopagent.ingest.pipeline import IngestSummary, ingest
 from shopagent.ingest.reader import read_catalog
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.services import prepare_database
-from shopagent.settings import PROJECT_ROOT, Settings, get_settings
+from shopagent.settings import PROJECT_ROOT, get_settings
 
 MODEL = "test-model"
 
@@ -39,18 +39,6 @@ MODEL = "test-model"
 def products() -> list[dict[str, Any]]:
     """The sample catalog's raw records (read once per module)."""
     return read_products()
-
-
-@pytest.fixture
-def fresh(
-    make_database: Callable[[], str], tmp_path: Path, embeddings: LocalMiniLMEmbeddings
-) -> Iterator[tuple[Settings, psycopg.Connection]]:
-    """Settings and a migrated connection for a brand-new database."""
-    dsn = make_database()
-    settings = make_settings(dsn, tmp_path / "chroma")
-    conn = prepare_database(settings, embeddings, dsn)
-    yield settings, conn
-    conn.close()
 
 
 def _run(conn: psycopg.Connection, emb: Embeddings, records: list[dict[str, Any]], **kw: Any) -> IngestSummary:

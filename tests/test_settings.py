@@ -99,6 +99,9 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PGVECTOR_SIMILARITY_THRESHOLD", "1.5"),
         ("SEARCH_K", "0"),
         ("EMBEDDING_PROVIDER", "openai"),
+        ("HNSW_ITERATIVE_SCAN", "sometimes"),
+        ("INDEX_BUILD_MAINTENANCE_WORK_MEM", "1GB; DROP TABLE products"),
+        ("FULLTEXT_CANDIDATES", "0"),
     ],
 )
 def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -132,3 +135,27 @@ def test_embedding_model_selects_or_fails(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("EMBEDDING_MODEL")
     monkeypatch.setenv("OLLAMA_API_MODEL_EMBEDDING", "mxbai-embed-large")
     assert Settings(_env_file=None).embedding_model_id == "mxbai-embed-large"  # type: ignore[call-arg]
+
+
+def test_scale_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HNSW, full-text, bulk and past-one-machine knobs are read typed; blank hosts mean unset; pgvector's rule
+    ef_construction >= 2 * m is checked at start-up."""
+    for name, value in {
+        "HNSW_M": "24",
+        "HNSW_EF_CONSTRUCTION": "128",
+        "HNSW_HALFVEC": "true",
+        "HNSW_ITERATIVE_SCAN": "strict_order",
+        "HNSW_MAX_SCAN_TUPLES": "5000",
+        "INDEX_BUILD_MAINTENANCE_WORK_MEM": "512MB",
+        "FULLTEXT_CANDIDATES": "300",
+        "CHROMA_HOST": " ",
+        "DATABASE_READ_URL": "postgresql://reader:pw@replica/shop",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.hnsw_m, s.hnsw_ef_construction, s.hnsw_halfvec, s.hnsw_iterative_scan) == (24, 128, True, "strict_order")
+    assert (s.hnsw_max_scan_tuples, s.index_build_maintenance_work_mem, s.fulltext_candidates) == (5000, "512MB", 300)
+    assert s.chroma_host is None and s.database_read_url is not None and "pw" not in repr(s)
+    monkeypatch.setenv("HNSW_EF_CONSTRUCTION", "40")
+    with pytest.raises(ValidationError, match="at least 2 \\* HNSW_M"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

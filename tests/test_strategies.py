@@ -3,28 +3,20 @@ matches, PostgreSQL going down mid-test (on a separate throwaway server), USE_PG
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pgserver
 import pytest
-from conftest import make_settings, run_search
+from conftest import run_search, stop_server
 
 from shopagent.db import catalog
-from shopagent.db.connection import start_embedded_server
 from shopagent.domain import SearchFilters, SearchOptions, SearchRequest
-from shopagent.embeddings import embedding_model_name
-from shopagent.embeddings.sbert import LocalMiniLMEmbeddings
-from shopagent.ingest.pipeline import ingest
 from shopagent.matching import name_is_excluded
-from shopagent.retrieval.chroma import ChromaStore
 from shopagent.retrieval.fusion import reciprocal_rank_fusion
 from shopagent.retrieval.hybrid import BASE_WEIGHTS as HYBRID_WEIGHTS
 from shopagent.retrieval.hybrid import HYBRID_CANDIDATES, RRF_K
 from shopagent.retrieval.strategies import ProductSearch
-from shopagent.services import Services, build_services, prepare_database
-from shopagent.settings import PROJECT_ROOT, STRATEGIES, Settings
+from shopagent.services import Services, build_services
+from shopagent.settings import STRATEGIES, Settings
 from shopagent.understanding import parse_search
 
 QUERY = "ugg slippers women"
@@ -151,37 +143,6 @@ def test_unknown_strategy(services: Services) -> None:
 # ---------------------------------------------------------------- PostgreSQL going down
 
 
-@pytest.fixture
-def doomed(
-    tmp_path_factory: pytest.TempPathFactory, embeddings: LocalMiniLMEmbeddings, catalog_slice: list[dict[str, Any]]
-) -> Iterator[tuple[Services, Path]]:
-    """Services over a throwaway embedded server (its own data dir) holding 40 products, most of
-    them slippers."""
-    data_dir = tmp_path_factory.mktemp("doomed-pg") / "pg"
-    assert PROJECT_ROOT / ".data" not in data_dir.resolve().parents  # never the dev or shared test server
-    dsn = start_embedded_server(data_dir)
-    settings = make_settings(dsn, tmp_path_factory.mktemp("doomed-chroma"))
-    chroma = ChromaStore.from_settings(settings, embeddings)
-    slippers = [p for p in catalog_slice if "slipper" in p["name"].lower()][:25]
-    products = slippers + [p for p in catalog_slice if p not in slippers][:15]
-    with prepare_database(settings, embeddings, dsn) as conn:
-        summary = ingest(conn, embeddings, embedding_model_name(embeddings), products, on_batch=chroma.upsert_rows)
-    assert summary.embedded == 40
-    services = build_services(settings, embeddings)
-    yield services, data_dir
-    services.close()
-    _stop(data_dir)  # in case the test failed before stopping it
-
-
-def _stop(data_dir: Path) -> None:
-    """Stop the throwaway server at once, as a crash would (pg_ctl -m immediate)."""
-    server = pgserver.get_server(data_dir, cleanup_mode=None)
-    try:
-        pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
-    except Exception:  # noqa: BLE001 - already stopped
-        pass
-
-
 @pytest.mark.slow
 def test_postgres_stopped_mid_test_falls_back_to_chroma(doomed: tuple[Services, Path], embeddings) -> None:
     """All strategies work; then the server dies: pgvector_primary and hybrid are served by Chroma
@@ -192,7 +153,7 @@ def test_postgres_stopped_mid_test_falls_back_to_chroma(doomed: tuple[Services, 
         r = run_search(services, query, SearchOptions(k=5, strategy=strategy))
         assert r.products and r.fallback_reason is None, (strategy, r.fallback_reason)
 
-    _stop(data_dir)
+    stop_server(data_dir)
 
     r = run_search(services, query, SearchOptions(k=5, strategy="pgvector_primary"))
     assert r.backend == "chroma" and len(r.products) == 5 and "pgvector unavailable" in r.fallback_reason

@@ -3,16 +3,13 @@ through its HTTP API (langgraph-sdk) with a per-run context; importing the graph
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from conftest import free_port, server_env, stop_processes, wait_for_http
 
 from shopagent.settings import PROJECT_ROOT, Settings
 
@@ -28,30 +25,20 @@ def test_import_does_no_work() -> None:
     assert "understand" in out.stdout and "llm_agent" in out.stdout
 
 
-def free_port() -> int:
-    """A free local port (2024 is taken on these machines)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`langgraph dev` on a free port, pointed at the test database and Chroma collection."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": loaded_settings.database_url.get_secret_value(),  # type: ignore[union-attr]
-        "CHROMA_PERSIST_DIR": str(loaded_settings.chroma_persist_dir),
-        "CHROMA_COLLECTION": loaded_settings.chroma_collection,
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-        "LANGGRAPH_NO_VERSION_CHECK": "true",
-        "LANGSMITH_TRACING": "false",
-        "HF_HUB_OFFLINE": "1",
-        "OLLAMA_BASE_URL": "",
-        "OLLAMA_CHAT_MODEL": "",
-        "LLM_MODEL": "",
-    }
+    env = server_env(
+        loaded_settings,
+        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGGRAPH_NO_VERSION_CHECK="true",
+        LANGSMITH_TRACING="false",
+        HF_HUB_OFFLINE="1",
+        OLLAMA_BASE_URL="",
+        OLLAMA_CHAT_MODEL="",
+        LLM_MODEL="",
+    )
     log = Path(tmp_path_factory.mktemp("studio")) / "langgraph-dev.log"
     cli = Path(sys.executable).parent / "langgraph"
     with open(log, "w") as out:
@@ -64,24 +51,10 @@ def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"langgraph dev did not start:\n{log.read_text()[-3000:]}")
+        wait_for_http(f"{url}/ok", proc, log, timeout_s=45)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_processes(proc)
 
 
 @pytest.mark.slow

@@ -43,6 +43,7 @@ class ToolResult(TypedDict, total=False):
     strategy: str
     backend: Backend
     fallback_reason: str | None
+    degraded: bool  # the catalog database was unavailable: Chroma alone answered
     weak_matches: bool
     figures: dict[str, Any]
     # product_details / compare_products / similar_products
@@ -101,8 +102,9 @@ class ProductTools:
             status: ToolStatus = "weak_matches" if result.weak_matches else "ok"
             message = f"{len(products)} products" + (" (weaker matches)" if result.weak_matches else "")
         else:
-            status = "error" if result.errors else "no_results"
-            message = "search backends unavailable" if result.errors else f"no products match {request.text!r}"
+            unanswered = result.backend == "none" and bool(result.errors)  # every backend failed
+            status = "error" if unanswered else "no_results"
+            message = "search backends unavailable" if unanswered else f"no products match {request.text!r}"
         return ToolResult(
             status=status,
             message=message,
@@ -112,6 +114,7 @@ class ProductTools:
             strategy=result.strategy,
             backend=result.backend,
             fallback_reason=result.fallback_reason,
+            degraded=result.degraded,
             weak_matches=result.weak_matches,
             figures=result.figures,
         )

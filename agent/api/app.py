@@ -1,21 +1,19 @@
-"""The FastAPI app factory: the lifespan owns the services, the checkpointer pool, the compiled graph and the
-LangSmith client; one catch-all at the boundary logs with traceback and answers a generic 500."""
+"""The FastAPI app factory: the lifespan owns the services, the chat service (its checkpointer and sessions pools,
+the compiled graphs) and the LangSmith client; `agent.api.errors` maps failures to statuses."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 
-from agent.api.chat import ChatService, make_checkpointer
+from agent.api import errors
+from agent.api.chat import ChatService
 from agent.api.routes import chat, ops
-from agent.api.sessions import SessionStore
 from agent.deps import AgentDeps
-from agent.graph import build_graph
 from agent.web import mount_web
 from shopagent import __version__
 from shopagent.observability import tracing
@@ -32,14 +30,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Own the services, the checkpointer pool and the compiled graph for the app's lifetime."""
+        """Own the services, the chat service and the LangSmith client for the app's lifetime."""
         cfg = settings or (services.settings if services else get_settings())
         tracer = tracing.configure_tracing(cfg)
         svc = services or build_services(cfg)
         deps = AgentDeps(svc, chat_model)
-        checkpointer, pool = make_checkpointer(svc)
-        sessions = SessionStore(svc.pool, cfg.pseudonym_salt.get_secret_value())
-        service = ChatService(cfg, deps, build_graph(checkpointer, deps), checkpointer, pool, sessions, tracer)
+        service = ChatService.create(cfg, deps, tracer)
+        service.sessions.forget_old_runs()
         deps.warm_up()  # so the first shopper doesn't pay for it
         app.state.chat = service
         log.info("LangSmith tracing %s", f"on (project {cfg.langsmith_project})" if tracer else "off")
@@ -64,16 +61,7 @@ def create_app(
         docs_url=None,  # /docs and /redoc come from mount_web, with assets served by the app (no CDN)
         redoc_url=None,
     )
-
-    @app.middleware("http")
-    async def catch_all(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """The one catch-all: log with traceback, answer a generic 500."""
-        try:
-            return await call_next(request)
-        except Exception:  # noqa: BLE001 - boundary of the service
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return JSONResponse({"detail": "internal server error"}, status_code=500)
-
+    errors.install(app)
     app.include_router(chat.router)
     app.include_router(ops.router)
     mount_web(app)  # the chat page at /, its /static files, offline /docs and /redoc

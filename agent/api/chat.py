@@ -1,6 +1,12 @@
 """The chat service behind the HTTP API: one turn through the graph under its traced root run, streaming,
 history, deletion and feedback. Owned by the app's lifespan (see `agent.api.app`).
 
+Memory: a turn runs on the graph with the Postgres checkpointer while it holds its session's lease
+(`agent.api.sessions`: one turn at a time per conversation). When the database is unavailable (at the start of the
+turn, or lost during it) the turn runs again on the same graph compiled without a checkpointer: it is answered from
+Chroma, reads and writes no history, and its answer says that the conversation's memory is unavailable (notice
+`memory_unavailable`). When the database is back the conversation continues from its last saved state.
+
 Tracing (LangSmith, off by default): each turn, JSON or streamed, is one root run `chat_turn` whose id is
 the response's `run_id`; graph nodes, tools, retriever backends, fusion and fallback nest under it. The
 turn's quality figures are attached to it as feedback, and `POST /api/v1/chat/feedback` adds the user's.
@@ -14,25 +20,25 @@ import queue
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 from langsmith import Client as LangSmithClient
 
 from agent.api.schemas import ChatRequest, ChatResponse, FeedbackRequest, FeedbackResponse
-from agent.api.sessions import SessionStore
+from agent.api.sessions import SessionStore, TurnLease
 from agent.context import Context
 from agent.deps import AgentDeps
+from agent.graph import build_graph
 from agent.state import InputState, State, TurnResult
-from shopagent.db.connection import Pool, make_pool
+from shopagent.db import schema
+from shopagent.db.connection import DatabaseUnavailableError, Pool
 from shopagent.domain import ProductView, figures
 from shopagent.observability import feedback, tracing
 from shopagent.observability.privacy import pseudonymise
@@ -41,18 +47,20 @@ from shopagent.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Root runs this process traced, for /feedback to tell a real turn from a typo (oldest forgotten first).
-MAX_TRACKED_RUNS = 10_000
+Graph = CompiledStateGraph[State, Context, InputState, State]
+Event = dict[str, str]
 
 
-def make_checkpointer(services: Services) -> tuple[BaseCheckpointSaver[Any], Pool | None]:
-    """PostgresSaver on its own pool in the catalog database (memory when the database is down)."""
-    if services.pool is None or services.dsn is None:
-        log.error("database unavailable: chat history is kept in memory only")
-        return InMemorySaver(), None
-    pool = make_pool(services.settings, services.dsn, name="checkpointer", prepare_threshold=0)
+def make_checkpointer(services: Services) -> tuple[PostgresSaver | None, Pool | None]:
+    """PostgresSaver on its own pool in the catalog database; (None, None) when the database was down at start-up
+    (every turn then runs without memory). Its tables are set up under the migration lock (several workers)."""
+    pool = services.make_pool("checkpointer", prepare_threshold=0)
+    if pool is None or services.pool is None:
+        log.error("database unavailable at start-up: turns run without conversation memory")
+        return None, None
     saver = PostgresSaver(pool)
-    saver.setup()
+    with services.pool.connection() as conn, schema.migration_lock(conn):
+        saver.setup()
     return saver, pool
 
 
@@ -64,7 +72,7 @@ def turn_products(state: State) -> list[ProductView]:
     return list(result.get("products") or [])
 
 
-def notices(state: State, searched: bool) -> list[str]:
+def notices(state: State, searched: bool, memory: bool) -> list[str]:
     """What a client may show beside the answer (calmly)."""
     result = state.get("result") or TurnResult()
     out = []
@@ -76,22 +84,36 @@ def notices(state: State, searched: bool) -> list[str]:
         out.append("fallback")
     if state.get("llm_fallback_reason"):
         out.append("llm_unavailable")
+    if not memory:
+        out.append("memory_unavailable")
     return out
 
 
 @dataclass
 class ChatService:
-    """The graph with its checkpointer, plus session ownership and the runs this process traced."""
+    """The graph with and without its checkpointer, the session store, and the pools this service owns."""
 
     settings: Settings
     deps: AgentDeps
-    graph: CompiledStateGraph[State, Context, InputState, State]
-    checkpointer: BaseCheckpointSaver[Any]
-    checkpoint_pool: Pool | None
+    graph: Graph | None  # with the Postgres checkpointer; None when the database was down at start-up
+    stateless: Graph  # the same graph without a checkpointer: turns without memory
+    checkpointer: PostgresSaver | None
     sessions: SessionStore
     tracer: LangSmithClient | None = None  # None: tracing off
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _traced_runs: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    pools: tuple[Pool, ...] = ()  # closed by `close`
+
+    @classmethod
+    def create(cls, settings: Settings, deps: AgentDeps, tracer: LangSmithClient | None) -> ChatService:
+        """The checkpointer and sessions pools on the catalog database (gated by its availability), and the graphs."""
+        services = deps.services
+        checkpointer, checkpoint_pool = make_checkpointer(services)
+        session_pool = services.make_pool(
+            "sessions", max_size=settings.max_concurrent_turns, timeout=settings.turn_wait_timeout_s
+        )
+        sessions = SessionStore(session_pool, settings.pseudonym_salt.get_secret_value(), settings.turn_wait_timeout_s)
+        graph = build_graph(checkpointer, deps) if checkpointer is not None else None
+        pools = tuple(p for p in (checkpoint_pool, session_pool) if p is not None)
+        return cls(settings, deps, graph, build_graph(None, deps), checkpointer, sessions, tracer, pools)
 
     def config(self, user_id: str, session_id: str) -> RunnableConfig:
         """Run config: the thread and pseudonymous metadata."""
@@ -121,7 +143,7 @@ class ChatService:
             "chroma_threshold": settings.chroma_similarity_threshold,
         }
 
-    def respond(self, state: State, session_id: str, run_id: str, started: float) -> ChatResponse:
+    def respond(self, state: State, session_id: str, run_id: str, started: float, memory: bool) -> ChatResponse:
         """The API answer from the final graph state."""
         result = state.get("result") or TurnResult()
         searched = "strategy" in result
@@ -139,14 +161,15 @@ class ChatService:
             llm_fallback=state.get("llm_fallback"),
             llm_fallback_reason=state.get("llm_fallback_reason"),
             weak_matches=bool(searched and result.get("weak_matches")),
-            notices=notices(state, searched),
+            notices=notices(state, searched, memory),
         )
 
     def turn(
-        self, request: ChatRequest, session_id: str, on_node: Callable[[str, str], None] | None = None
+        self, request: ChatRequest, lease: TurnLease, on_node: Callable[[str, str], None] | None = None
     ) -> ChatResponse:
         """Run one turn through the graph under its traced root run; `on_node(node, run_id)` streams progress."""
         started = time.perf_counter()
+        session_id = lease.session_id
         config = self.config(request.user_id, session_id)
         inputs: InputState = {"messages": [HumanMessage(request.message)]}
         meta = {**self.model_metadata(), "session_id": session_id, "endpoint": "stream" if on_node else "message"}
@@ -159,18 +182,11 @@ class ChatService:
             metadata=meta,
         ) as turn:
             run_id = turn.run_id or str(uuid.uuid4())  # untraced turns still get an id (feedback: not recorded)
-            if on_node is None:
-                state = cast(State, self.graph.invoke(inputs, config, context=Context(), durability="exit"))
-            else:
-                for chunk in self.graph.stream(
-                    inputs, config, context=Context(), stream_mode="updates", durability="exit"
-                ):
-                    for node in chunk:
-                        on_node(node, run_id)
-                state = cast(State, self.graph.get_state(config).values)
-            response = self.respond(state, session_id, run_id, started)
+            progress = (lambda node: on_node(node, run_id)) if on_node else None
+            state, memory = self._run(inputs, config, lease.memory, progress)
+            response = self.respond(state, session_id, run_id, started, memory)
             figs = self.turn_figures(state, response)
-            turn.tag(intent=response.intent, language=state.get("language"), **figs)
+            turn.tag(intent=response.intent, language=state.get("language"), memory=memory, **figs)
             turn.set_outputs(
                 {
                     "answer": response.response,
@@ -179,7 +195,8 @@ class ChatService:
                 }
             )
         if turn.run_id is not None:
-            self._remember(turn.run_id)
+            if memory:
+                lease.record_run(turn.run_id)
             feedback.record_turn_feedback(
                 self.tracer,
                 turn.run_id,
@@ -189,6 +206,25 @@ class ChatService:
                 latency_ms=response.latency_ms,
             )
         return response
+
+    def _run(
+        self, inputs: InputState, config: RunnableConfig, memory: bool, on_node: Callable[[str], None] | None
+    ) -> tuple[State, bool]:
+        """(final state, whether the conversation's memory served the turn): with the checkpointer when the lease
+        has memory; without it when it has none, or when the database is lost during the turn."""
+        if memory and self.graph is not None:
+            try:
+                return _invoke(self.graph, inputs, config, Context(), on_node), True
+            except psycopg.OperationalError as exc:
+                if not self._database_lost(exc):
+                    raise
+                log.warning("database lost during a turn (%s): answering without memory", type(exc).__name__)
+        return _invoke(self.stateless, inputs, config, Context(memory=False), on_node), False
+
+    def _database_lost(self, exc: psycopg.OperationalError) -> bool:
+        """True if `exc` means the database is down (not a bug that happens to be an OperationalError)."""
+        availability = self.deps.services.availability
+        return isinstance(exc, DatabaseUnavailableError) or (availability is not None and not availability.verify())
 
     @staticmethod
     def turn_figures(state: State, response: ChatResponse) -> dict[str, Any]:
@@ -209,18 +245,27 @@ class ChatService:
             "latency_ms": response.latency_ms,
         }
 
+    def begin(self, request: ChatRequest) -> TurnLease:
+        """The lease of the request's session (a new session when it names none): waits for the session's turn in
+        flight; SessionForbiddenError / SessionBusyError as the session store says."""
+        return self.sessions.begin(request.user_id, request.session_id or uuid.uuid4().hex)
+
     def chat(self, request: ChatRequest) -> ChatResponse:
         """Run one turn (blocking; FastAPI runs it in its threadpool)."""
-        session_id = request.session_id or uuid.uuid4().hex
-        self.sessions.claim(request.user_id, session_id)
-        return self.turn(request, session_id)
+        lease = self.begin(request)
+        try:
+            return self.turn(request, lease)
+        finally:
+            lease.release()
 
-    def stream(self, request: ChatRequest, session_id: str) -> Iterator[dict[str, str]]:
+    def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Server-sent events: one `progress` per finished node, then `final` (or `error`).
 
-        The turn runs whole in one worker thread: a traced turn's context (LangSmith's parent run) lives in
-        context variables, which would not survive the generator being resumed on different threads."""
-        events: queue.Queue[dict[str, str] | None] = queue.Queue()
+        The lease is taken here, so 403 and 409 are still HTTP statuses; the turn then runs whole in one worker
+        thread that starts at once and releases the lease (a client that leaves early never leaves its session
+        locked), and a traced turn's context (LangSmith's parent run, in context variables) stays on one thread."""
+        lease = self.begin(request)
+        events: queue.Queue[Event | None] = queue.Queue()
 
         def progress(node: str, run_id: str) -> None:
             events.put({"event": "progress", "data": json.dumps({"node": node, "run_id": run_id})})
@@ -228,32 +273,23 @@ class ChatService:
         def work() -> None:
             """Run the turn, queueing its events."""
             try:
-                events.put({"event": "final", "data": self.turn(request, session_id, progress).model_dump_json()})
+                events.put({"event": "final", "data": self.turn(request, lease, progress).model_dump_json()})
             except Exception:  # noqa: BLE001 - the stream's boundary: log it, tell the client generically
-                log.exception("chat stream failed (session %s)", session_id)
+                log.exception("chat stream failed (session %s)", lease.session_id)
                 events.put({"event": "error", "data": json.dumps({"detail": "internal server error"})})
             finally:
+                lease.release()
                 events.put(None)
 
         threading.Thread(target=work, name="chat-stream", daemon=True).start()
-        while (event := events.get()) is not None:
-            yield event
-
-    def _remember(self, run_id: str) -> None:
-        """Note a traced root run id (bounded)."""
-        with self._lock:
-            self._traced_runs[run_id] = None
-            while len(self._traced_runs) > MAX_TRACKED_RUNS:
-                self._traced_runs.popitem(last=False)
+        return _until_done(events)
 
     def feedback(self, body: FeedbackRequest) -> FeedbackResponse | None:
-        """Pass a user's rating to LangSmith; None when the run id is not a turn this process traced."""
+        """Pass a user's rating to LangSmith; None when the run id is not a traced turn (of any worker)."""
         run_id = str(body.run_id)
         if self.tracer is None:
             return FeedbackResponse(run_id=run_id, recorded=False, detail="tracing is off: feedback not recorded")
-        with self._lock:
-            known = run_id in self._traced_runs
-        if not known:
+        if not self.sessions.run_known(run_id):
             return None
         feedback.record_user_feedback(
             self.tracer, run_id, body.score, body.comment, hide_text=self.settings.langsmith_hide_inputs
@@ -261,7 +297,9 @@ class ChatService:
         return FeedbackResponse(run_id=run_id, recorded=True, detail="feedback queued for LangSmith")
 
     def history(self, user_id: str, session_id: str) -> list[dict[str, str]]:
-        """The session's messages (user and assistant)."""
+        """The session's messages (user and assistant); DatabaseUnavailableError without the database."""
+        if self.graph is None:
+            raise DatabaseUnavailableError("conversation memory unavailable")
         state = self.graph.get_state(self.config(user_id, session_id))
         out = []
         for m in (state.values or {}).get("messages", []):
@@ -270,11 +308,37 @@ class ChatService:
         return out
 
     def delete(self, user_id: str, session_id: str) -> None:
-        """Forget the session: its checkpoints and its ownership record."""
-        self.checkpointer.delete_thread(self.sessions.thread_id(user_id, session_id))
-        self.sessions.forget(user_id, session_id)
+        """Forget the session (its checkpoints and its ownership record) once its turn in flight is over."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            raise DatabaseUnavailableError("conversation memory unavailable")
+        self.sessions.forget(user_id, session_id, checkpointer.delete_thread)
 
     def close(self) -> None:
-        """Close the checkpointer pool."""
-        if self.checkpoint_pool is not None:
-            self.checkpoint_pool.close()
+        """Close the pools this service opened."""
+        for pool in self.pools:
+            pool.close()
+
+
+def _invoke(
+    graph: Graph, inputs: InputState, config: RunnableConfig, context: Context, on_node: Callable[[str], None] | None
+) -> State:
+    """Run the graph to its final state, calling `on_node` after each node when given."""
+    if on_node is None:
+        return cast(State, graph.invoke(inputs, config, context=context, durability="exit"))
+    state: dict[str, Any] = {}
+    for mode, chunk in graph.stream(
+        inputs, config, context=context, stream_mode=["updates", "values"], durability="exit"
+    ):
+        if mode == "updates":
+            for node in cast(dict[str, Any], chunk):
+                on_node(node)
+        else:
+            state = cast(dict[str, Any], chunk)
+    return cast(State, state)
+
+
+def _until_done(events: queue.Queue[Event | None]) -> Iterator[Event]:
+    """The queued events until the end marker."""
+    while (event := events.get()) is not None:
+        yield event

@@ -1,14 +1,28 @@
-"""Request and response bodies of the HTTP API. Products are the one `ProductView` shape."""
+"""Request and response bodies of the HTTP API. Products are the one `ProductView` shape.
+
+Free text (`message`, `comment`) is cleaned on the way in (`shopagent.text.clean_text`: no NUL or other control
+characters, lone surrogates replaced): it reaches PostgreSQL, the checkpointer's JSONB, LangSmith and JSON answers.
+Ids have a strict pattern instead, so a bad one is a 422 naming the field."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from shopagent.domain import ProductView
+from shopagent.text import clean_text
 
 ID_PATTERN = r"^[A-Za-z0-9_.:@-]+$"
+
+
+def _clean(value: Any) -> Any:
+    """Clean strings before validation (so a message of only NUL is empty, hence 422); leave other types to it."""
+    return clean_text(value) if isinstance(value, str) else value
+
+
+SafeText = Annotated[StrictStr, BeforeValidator(_clean)]
 
 
 class ChatRequest(BaseModel):
@@ -17,7 +31,7 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: StrictStr = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
-    message: StrictStr = Field(min_length=1)
+    message: SafeText = Field(min_length=1)
     session_id: StrictStr | None = Field(default=None, min_length=1, max_length=200, pattern=ID_PATTERN)
 
     @field_validator("message")
@@ -40,7 +54,8 @@ class ChatResponse(BaseModel):
     """The agent's answer to one message.
 
     `products` are those the answer is about (the list shown, or the ones detailed/compared); `notices` are
-    codes a client may show calmly: `weak_matches`, `served_by_chroma`, `fallback`, `llm_unavailable`. When the LLM
+    codes a client may show calmly: `weak_matches`, `served_by_chroma`, `fallback`, `llm_unavailable`,
+    `memory_unavailable` (the database is down: this turn neither saw nor saved the conversation). When the LLM
     brain's answer was not used, `llm_fallback` says why (unavailable, timeout, budget, malformed_call, no_answer,
     ungrounded) and `llm_fallback_reason` in detail; the answer then comes from the offline brain."""
 
@@ -73,7 +88,7 @@ class FeedbackRequest(BaseModel):
         allow_inf_nan=False,
         description="0 = bad answer, 1 = good answer; values in between for finer scales (e.g. 4 of 5 stars = 0.75).",
     )
-    comment: StrictStr | None = Field(default=None, max_length=2000, description="Optional free text.")
+    comment: SafeText | None = Field(default=None, max_length=2000, description="Optional free text.")
 
 
 class FeedbackResponse(BaseModel):

@@ -1,6 +1,7 @@
 """The `shopagent` command: one entry point for every operational task (the thin `scripts/` call it too).
 
     shopagent ingest --catalog PATH [--stores pgvector,chroma] ...   load a catalog
+    shopagent reindex                                                rebuild the HNSW index with the HNSW_* settings
     shopagent search "QUERY" [--k 10] [--strategy NAME] [--json]     one search
     shopagent serve | chat                                           the HTTP API / a terminal chat
     shopagent llm-serve [--model NAME] [--port P] ...                a local chat model for the LLM brain

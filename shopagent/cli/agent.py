@@ -27,20 +27,28 @@ RATINGS = {"/good": 1.0, "/bad": 0.0}
 def serve(
     host: str | None = typer.Option(None, "--host", help="default: HOST"),
     port: int | None = typer.Option(None, "--port", help="default: PORT"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="worker processes (default: WORKERS)"),
 ) -> None:
-    """Serve the chat API with uvicorn on HOST:PORT."""
+    """Serve the chat API with uvicorn on HOST:PORT, in WORKERS processes (each builds its own app from the
+    settings; sessions, turn locks and traced runs are shared through PostgreSQL)."""
     import uvicorn
 
-    from agent.api import create_app
-
     settings = get_settings()
-    host, port = host or settings.host, port or settings.port
+    host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
     typer.echo(
-        f"shopagent chat API on http://{host}:{port} (OpenAPI docs: /docs). Try:\n"
+        f"shopagent chat API on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}; OpenAPI docs: "
+        "/docs). Try:\n"
         f"  curl -s http://{host}:{port}/api/v1/chat/message -H 'content-type: application/json' \\\n"
         f'       -d \'{{"user_id": "ana", "message": "I am looking for a water bottle without straw"}}\''
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=logging.getLogger().level)
+    uvicorn.run(
+        "agent.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=logging.getLogger().level,
+    )
 
 
 def rate(client: TestClient, run_id: str | None, score: float) -> str:

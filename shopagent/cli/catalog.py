@@ -1,4 +1,4 @@
-"""Catalog commands: `ingest` and `migrate-chroma`."""
+"""Catalog commands: `ingest`, `reindex` and `migrate-chroma`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from shopagent.db.connection import DatabaseUnavailableError
+from shopagent.db import schema
+from shopagent.db.connection import DatabaseUnavailableError, connect
+from shopagent.db.schema import IndexBuild, VectorIndexSpec
 from shopagent.embeddings import EmbeddingDimensionError, make_embeddings
 from shopagent.ingest import STORES, CatalogError, run_ingest
 from shopagent.ingest.chroma_copy import Report, run
@@ -63,6 +65,27 @@ def ingest(
         for msg in summary.error_samples:
             typer.echo(f"  error: {msg}")
     raise typer.Exit(1 if summary.errors else 0)
+
+
+def reindex(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
+    """Rebuild the HNSW index as the settings now describe it (HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_HALFVEC, with
+    INDEX_BUILD_MAINTENANCE_WORK_MEM and INDEX_BUILD_PARALLEL_WORKERS), beside the old one and swapped in when
+    built: searches go on meanwhile. Restart the service after changing HNSW_HALFVEC (queries must match)."""
+    settings = get_settings()
+    try:
+        with connect(settings) as conn:
+            if schema.embedding_column_dimension(conn) is None:
+                log.error("no catalog in this database yet: run `shopagent ingest` first")
+                raise typer.Exit(2)
+            seconds = schema.rebuild_vector_index(
+                conn, VectorIndexSpec.from_settings(settings), IndexBuild.from_settings(settings)
+            )
+            definition = schema.vector_index_definition(conn)
+    except DatabaseUnavailableError as exc:
+        log.error("%s", exc)
+        raise typer.Exit(2) from None
+    result = {"index": definition, "build_s": round(seconds, 2)}
+    typer.echo(json.dumps(result, indent=2) if as_json else f"{definition}\nbuilt in {seconds:.1f} s")
 
 
 def _print_report(report: Report) -> None:
@@ -131,4 +154,5 @@ def migrate_chroma(
 def register(app: typer.Typer) -> None:
     """Add this module's commands."""
     app.command("ingest")(ingest)
+    app.command("reindex")(reindex)
     app.command("migrate-chroma")(migrate_chroma)

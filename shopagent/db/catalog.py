@@ -4,7 +4,9 @@ product shape (`ProductView`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from itertools import combinations
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -17,6 +19,10 @@ from shopagent.matching import exclusion_patterns
 
 # The columns of a ProductView, for a table aliased `p`; each query appends its score and similarity.
 _VIEW = "p.id AS product_id, p.name, p.brand, p.price::float8 AS price, p.image_url"
+# Full text: rows ranked per widening step (the FULLTEXT_CANDIDATES setting's default), and the largest "at least
+# m of n terms" level written out as conjunctions (long queries skip the levels that would need more).
+FULLTEXT_CANDIDATES = 1000
+MAX_CONJUNCTIONS = 64
 _DETAIL_COLUMNS = """id, name, description, bullet_points, brand, color, category, price::float8 AS price, rating,
                      rating_count, in_stock, is_book, image_url, attributes"""
 
@@ -78,6 +84,14 @@ VectorColumn = Literal["embedding", "embedding_ml"]
 _COLUMN_BACKEND: dict[str, str] = {"embedding": "pgvector", "embedding_ml": "multilingual"}
 
 
+def nearest_order(column: VectorColumn, halfvec: bool, dim: int) -> sql.Composable:
+    """The ORDER BY expression that the HNSW index serves (`%(q)s` is the query vector, table aliased `p`):
+    the index's own expression, so a halfvec index (MiniLM column only) needs `::halfvec(dim)` on both sides."""
+    if not halfvec or column != "embedding":
+        return sql.SQL("p.{col} <=> %(q)s").format(col=sql.Identifier(column))
+    return sql.SQL("p.embedding::halfvec({d}) <=> %(q)s::halfvec({d})").format(d=sql.Literal(int(dim)))
+
+
 def vector_search(
     conn: Connection,
     embedding: Sequence[float],
@@ -85,9 +99,13 @@ def vector_search(
     filters: SearchFilters = NO_FILTERS,
     threshold: float | None = None,
     column: VectorColumn = "embedding",
+    *,
+    halfvec: bool = False,
 ) -> list[ProductView]:
     """Top-k products by cosine similarity (HNSW, iterative scan), at or above `threshold`. `column` is the
-    MiniLM vector (`embedding`) or the multilingual one (`embedding_ml`)."""
+    MiniLM vector (`embedding`) or the multilingual one (`embedding_ml`). With `halfvec` the index's
+    half-precision order picks the k; similarities are computed on the full vectors either way. Best first; never a
+    NaN similarity (a zero vector, stored or asked for, has no cosine distance)."""
     if column not in _COLUMN_BACKEND:
         raise ValueError(f"unknown vector column {column!r}")
     params: dict[str, Any] = {
@@ -96,59 +114,135 @@ def vector_search(
         "backend": _COLUMN_BACKEND[column],
     }
     params["threshold"] = -1.0 if threshold is None else float(threshold)
-    # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of
-    # order, so the outer query re-sorts (pgvector's documented pattern).
+    # The inner ORDER BY ... LIMIT is the index scan; relaxed_order can return slightly out of order, so the outer
+    # query re-sorts (pgvector's documented pattern). It sorts by the similarity, not by `distance`: PostgreSQL 17+
+    # knows the CTE's rows come "ordered by distance" and would keep that order (an incremental sort at most).
+    # NaN passes `>= threshold` in PostgreSQL (NaN sorts above every number), hence the explicit test.
     query = sql.SQL(
         """WITH nearest AS MATERIALIZED (
                SELECT {view}, p.{col} <=> %(q)s AS distance
                FROM products p
                WHERE p.{col} IS NOT NULL AND {where}
-               ORDER BY p.{col} <=> %(q)s
+               ORDER BY {order}
                LIMIT %(k)s)
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
                   %(backend)s AS backend
-           FROM nearest WHERE 1 - distance >= %(threshold)s
-           ORDER BY distance, product_id"""
-    ).format(view=sql.SQL(_VIEW), col=sql.Identifier(column), where=filter_clause(filters, params))
+           FROM nearest WHERE distance <> 'NaN'::float8 AND 1 - distance >= %(threshold)s
+           ORDER BY similarity DESC, product_id"""
+    ).format(
+        view=sql.SQL(_VIEW),
+        col=sql.Identifier(column),
+        where=filter_clause(filters, params),
+        order=nearest_order(column, halfvec, len(params["q"])),
+    )
     return cast(list[ProductView], conn.execute(query, params).fetchall())
 
 
-def fulltext_search(conn: Connection, text: str, k: int, filters: SearchFilters = NO_FILTERS) -> list[ProductView]:
-    """Top-k by weighted full-text rank (ts_rank, no length normalisation: measured best on the
-    sample queries); any query term may match (OR), more matched terms and fields rank higher.
-    `similarity` is None here: full text knows no vectors (the hybrid fusion fills it in)."""
-    params: dict[str, Any] = {"text": text, "k": int(k)}
-    query = sql.SQL(
-        """WITH q AS (
-               SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS tsq
-               FROM unnest(to_tsvector('english', %(text)s)))
-           SELECT {view}, ts_rank('{{0.1, 0.3, 0.5, 1.0}}', p.search_tsv, q.tsq)::float8 AS score,
+def query_lexemes(conn: Connection, text: str) -> list[str]:
+    """The lexemes of `text` as the documents' `search_tsv` holds them (English stemming, stop words dropped)."""
+    row = conn.execute(
+        "SELECT coalesce(array_agg(lexeme), '{}') AS lexemes FROM unnest(to_tsvector('english', %s))", (text,)
+    ).fetchone()
+    return list(row["lexemes"]) if row else []
+
+
+def _tsquery_literal(lexeme: str) -> str:
+    """A lexeme quoted for tsquery input (taken as it is, no parsing or stemming)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def match_levels(lexemes: Sequence[str], max_conjunctions: int = MAX_CONJUNCTIONS) -> list[str]:
+    """tsquery texts from strictest to widest: every lexeme, then at least n-1 of the n, ... then any of them.
+    "At least m of n" is the OR of every m-lexeme conjunction; a level needing more than `max_conjunctions`
+    of them (long queries) is skipped. Empty for no lexemes."""
+    quoted = [_tsquery_literal(x) for x in dict.fromkeys(lexemes)]
+    levels = []
+    for m in range(len(quoted), 0, -1):
+        if m == 1:
+            levels.append(" | ".join(quoted))
+        elif m == len(quoted):
+            levels.append(" & ".join(quoted))
+        elif math.comb(len(quoted), m) <= max_conjunctions:
+            levels.append(" | ".join("(" + " & ".join(c) + ")" for c in combinations(quoted, m)))
+    return levels
+
+
+def fulltext_step_query(filters: SearchFilters, params: dict[str, Any]) -> sql.Composed:
+    """One widening step of `fulltext_search`: at most `%(candidates)s` rows matching `%(match)s` (not already
+    found, within the filters) are ranked by weighted `ts_rank` against `%(any)s`; the best `%(k)s` come back.
+    The LIMIT inside bounds the rows fetched and ranked, whatever the catalog's size."""
+    return sql.SQL(
+        """SELECT c.product_id, c.name, c.brand, c.price, c.image_url,
+                  ts_rank('{{0.1, 0.3, 0.5, 1.0}}', c.search_tsv, %(any)s::tsquery)::float8 AS score,
                   NULL::float8 AS similarity, 'fulltext' AS backend
-           FROM products p, q
-           WHERE q.tsq IS NOT NULL AND p.search_tsv @@ q.tsq AND {where}
-           ORDER BY score DESC, p.id
+           FROM (SELECT {view}, p.search_tsv FROM products p
+                 WHERE p.search_tsv @@ %(match)s::tsquery AND p.id <> ALL(%(found)s) AND {where}
+                 LIMIT %(candidates)s) c
+           ORDER BY score DESC, c.product_id
            LIMIT %(k)s"""
     ).format(view=sql.SQL(_VIEW), where=filter_clause(filters, params))
-    return cast(list[ProductView], conn.execute(query, params).fetchall())
+
+
+def fulltext_search(
+    conn: Connection,
+    text: str,
+    k: int,
+    filters: SearchFilters = NO_FILTERS,
+    candidates: int | None = FULLTEXT_CANDIDATES,
+) -> list[ProductView]:
+    """Top-k by full text, in a cost that does not grow with the catalog: products matching every query term
+    come first (a selective, GIN-served match), and only while fewer than k have been found does the match
+    widen to one term fewer, and so on down to any term (`match_levels`). Each step ranks at most `candidates`
+    rows (None: all, for exact references) by weighted `ts_rank`: name A 1.0, brand/category B 0.5,
+    colour/bullets C 0.3, description D 0.1, no length normalisation (measured best on the sample queries).
+    `similarity` is None here: full text knows no vectors (the hybrid fusion fills it in)."""
+    lexemes = query_lexemes(conn, text)
+    levels = match_levels(lexemes)
+    if not levels:
+        return []
+    found: list[ProductView] = []
+    for match in levels:
+        params: dict[str, Any] = {
+            "match": match,
+            "any": levels[-1],
+            "found": [p["product_id"] for p in found],
+            "candidates": candidates,
+            "k": int(k) - len(found),
+        }
+        found += cast(list[ProductView], conn.execute(fulltext_step_query(filters, params), params).fetchall())
+        if len(found) >= k:
+            break
+    return found
 
 
 def neighbours_with_vectors(
-    conn: Connection, product_id: str, k: int, filters: SearchFilters = NO_FILTERS
+    conn: Connection,
+    product_id: str,
+    embedding: Sequence[float] | np.ndarray,
+    k: int,
+    filters: SearchFilters = NO_FILTERS,
+    *,
+    halfvec: bool = False,
 ) -> list[tuple[ProductView, np.ndarray]]:
-    """Nearest products to a stored product (itself excluded), with their vectors (for MMR)."""
-    params: dict[str, Any] = {"pid": product_id, "k": int(k)}
+    """Nearest products to a stored product whose vector is `embedding` (itself excluded), with their vectors
+    (for MMR), best first; none with a NaN similarity (see `vector_search`)."""
+    params: dict[str, Any] = {"pid": product_id, "q": np.asarray(embedding, dtype=np.float32), "k": int(k)}
     query = sql.SQL(
-        """WITH src AS (SELECT embedding FROM products WHERE id = %(pid)s AND embedding IS NOT NULL),
-           nearest AS MATERIALIZED (
-               SELECT {view}, p.embedding, p.embedding <=> src.embedding AS distance
-               FROM products p, src
+        """WITH nearest AS MATERIALIZED (
+               SELECT {view}, p.embedding, p.embedding <=> %(q)s AS distance
+               FROM products p
                WHERE p.id <> %(pid)s AND p.embedding IS NOT NULL AND {where}
-               ORDER BY p.embedding <=> src.embedding
+               ORDER BY {order}
                LIMIT %(k)s)
            SELECT product_id, name, brand, price, image_url, 1 - distance AS score, 1 - distance AS similarity,
                   'pgvector' AS backend, embedding
-           FROM nearest ORDER BY distance, product_id"""
-    ).format(view=sql.SQL(_VIEW), where=filter_clause(filters, params))
+           FROM nearest WHERE distance <> 'NaN'::float8
+           ORDER BY similarity DESC, product_id"""
+    ).format(
+        view=sql.SQL(_VIEW),
+        where=filter_clause(filters, params),
+        order=nearest_order("embedding", halfvec, len(params["q"])),
+    )
     out = []
     for row in conn.execute(query, params).fetchall():
         vector = np.asarray(row.pop("embedding"), dtype=np.float32)

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 
+from shopagent.db import catalog
 from shopagent.db.connection import Connection
 from shopagent.db.schema import first_value
+from shopagent.domain import NO_FILTERS, SearchFilters
 
 
 def explain_vector_search(conn: Connection, embedding: Sequence[float], k: int, *, no_seqscan: bool = False) -> str:
@@ -47,3 +50,34 @@ def storage_facts(conn: Connection) -> dict[str, Any]:
                   (SELECT count(*) FROM products) AS products"""
     ).fetchone()
     return dict(row) if row else {}
+
+
+def relation_sizes_mb(conn: Connection) -> dict[str, float]:
+    """Sizes in MB of products (heap with TOAST, no indexes) and of each of its indexes."""
+    rows = conn.execute(
+        """SELECT 'table' AS name, pg_table_size('products') AS bytes
+           UNION ALL
+           SELECT indexrelid::regclass::text, pg_relation_size(indexrelid)
+           FROM pg_index WHERE indrelid = 'products'::regclass"""
+    ).fetchall()
+    return {r["name"]: round(r["bytes"] / (1024 * 1024), 1) for r in rows}
+
+
+def explain_fulltext_step(
+    conn: Connection, text: str, k: int, candidates: int, filters: SearchFilters = NO_FILTERS
+) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, FORMAT JSON) of the first (all-terms) step of `catalog.fulltext_search`: the plan run,
+    with the rows each node really produced (the bound on ranked rows shows as the inner Limit's rows)."""
+    levels = catalog.match_levels(catalog.query_lexemes(conn, text))
+    if not levels:
+        return {}
+    params: dict[str, Any] = {"match": levels[0], "any": levels[-1], "found": [], "candidates": candidates, "k": k}
+    query = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) {}").format(catalog.fulltext_step_query(filters, params))
+    row = conn.execute(query, params).fetchone()
+    return dict(first_value(row)[0]["Plan"]) if row else {}
+
+
+def exact_scans(conn: Connection) -> None:
+    """Make this session's searches exact references (benchmarks): no index scans, so top-k by distance is a
+    sequential scan and an exact sort (full text's GIN bitmap scans stay)."""
+    conn.execute("SET enable_indexscan = off")

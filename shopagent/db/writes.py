@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shopagent.db.connection import Connection
@@ -38,38 +39,50 @@ class ProductRow:
     embedding_version: str | None = None
 
 
-_UPSERT = """
-INSERT INTO products (id, name, description, bullet_points, brand, color, category, price, rating,
-    rating_count, in_stock, is_book, image_url, attributes, embedded_text, content_hash,
-    embedding, embedding_model, embedding_version)
-VALUES (%(id)s, %(name)s, %(description)s, %(bullet_points)s, %(brand)s, %(color)s, %(category)s,
-    %(price)s, %(rating)s, %(rating_count)s, %(in_stock)s, %(is_book)s, %(image_url)s,
-    %(attributes)s, %(embedded_text)s, %(content_hash)s, %(embedding)s, %(embedding_model)s,
-    %(embedding_version)s)
-ON CONFLICT (id) DO UPDATE SET
-    name = EXCLUDED.name, description = EXCLUDED.description,
-    bullet_points = EXCLUDED.bullet_points, brand = EXCLUDED.brand, color = EXCLUDED.color,
-    category = EXCLUDED.category, price = EXCLUDED.price, rating = EXCLUDED.rating,
-    rating_count = EXCLUDED.rating_count, in_stock = EXCLUDED.in_stock, is_book = EXCLUDED.is_book,
-    image_url = EXCLUDED.image_url, attributes = EXCLUDED.attributes,
-    embedded_text = EXCLUDED.embedded_text,
-    content_hash = EXCLUDED.content_hash,
-    embedding = coalesce(EXCLUDED.embedding, products.embedding),
-    embedding_model = coalesce(EXCLUDED.embedding_model, products.embedding_model),
-    embedding_version = coalesce(EXCLUDED.embedding_version, products.embedding_version)
--- Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
-WHERE EXCLUDED.embedding IS NOT NULL
-   OR (products.name, products.description, products.bullet_points, products.brand, products.color,
-       products.category, products.price, products.rating, products.rating_count, products.in_stock,
-       products.is_book, products.image_url, products.attributes, products.embedded_text,
-       products.content_hash)
-      IS DISTINCT FROM
-      (EXCLUDED.name, EXCLUDED.description, EXCLUDED.bullet_points, EXCLUDED.brand, EXCLUDED.color,
-       EXCLUDED.category, EXCLUDED.price, EXCLUDED.rating, EXCLUDED.rating_count, EXCLUDED.in_stock,
-       EXCLUDED.is_book, EXCLUDED.image_url, EXCLUDED.attributes, EXCLUDED.embedded_text,
-       EXCLUDED.content_hash)
-RETURNING (xmax = 0) AS inserted
-"""
+# The columns a write sets, in order (ProductRow's fields); the bulk path copies them too.
+PRODUCT_COLUMNS = tuple(ProductRow.__dataclass_fields__)
+# A write without a vector keeps the stored one; the rest is compared to decide whether a row changed.
+_VECTOR_COLUMNS = ("embedding", "embedding_model", "embedding_version")
+_CONTENT_COLUMNS = tuple(c for c in PRODUCT_COLUMNS if c != "id" and c not in _VECTOR_COLUMNS)
+
+
+def _row(alias: str, columns: Sequence[str]) -> sql.Composable:
+    """`(alias.c1, alias.c2, ...)`."""
+    return sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns))
+
+
+def content_changed(new: str, old: str) -> sql.Composable:
+    """True when row `new` differs from stored row `old` in anything but the vector."""
+    return sql.SQL("{} IS DISTINCT FROM {}").format(_row(old, _CONTENT_COLUMNS), _row(new, _CONTENT_COLUMNS))
+
+
+def upsert_statement(source: sql.Composable) -> sql.Composed:
+    """INSERT INTO products (PRODUCT_COLUMNS) `source` ON CONFLICT: update the row, keeping the stored vector
+    when none is given. Unchanged rows are not rewritten (no dead tuples, no trigger, not counted as updated).
+    Returns `inserted` per written row."""
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = coalesce(EXCLUDED.{c}, products.{c})" if c in _VECTOR_COLUMNS else "{c} = EXCLUDED.{c}").format(
+            c=sql.Identifier(c)
+        )
+        for c in PRODUCT_COLUMNS
+        if c != "id"
+    )
+    return sql.SQL(
+        """INSERT INTO products ({columns}) {source}
+           ON CONFLICT (id) DO UPDATE SET {updates}
+           WHERE EXCLUDED.embedding IS NOT NULL OR {changed}
+           RETURNING (xmax = 0) AS inserted"""
+    ).format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, PRODUCT_COLUMNS)),
+        source=source,
+        updates=updates,
+        changed=content_changed("excluded", "products"),
+    )
+
+
+_UPSERT = upsert_statement(
+    sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder(c) for c in PRODUCT_COLUMNS))
+)
 
 
 def upsert_products(conn: Connection, rows: Sequence[ProductRow]) -> tuple[int, int]:

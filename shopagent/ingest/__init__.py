@@ -13,6 +13,7 @@ from pathlib import Path
 
 from shopagent.db import schema
 from shopagent.db.connection import connect
+from shopagent.db.schema import IndexBuild, VectorIndexSpec
 from shopagent.embeddings import embedding_dimension, embedding_model_name, make_embeddings
 from shopagent.embeddings.multilingual import MultilingualEmbeddings
 from shopagent.ingest.multilingual import backfill_multilingual
@@ -49,7 +50,8 @@ def run_ingest(
     if reset_embeddings:
         with connect(settings) as conn:
             schema.migrate(conn, embedding_dimension(embeddings))
-            schema.reset_embedding_column(conn, embedding_dimension(embeddings))
+            dim = embedding_dimension(embeddings)
+            schema.reset_embedding_column(conn, dim, VectorIndexSpec.from_settings(settings))
     on_batch = None
     if "chroma" in stores:
         from shopagent.retrieval.chroma import ChromaStore
@@ -68,6 +70,8 @@ def run_ingest(
             force=force,
             on_batch=on_batch,
             progress=progress,
+            index=VectorIndexSpec.from_settings(settings),
+            build=IndexBuild.from_settings(settings),
         )
         if settings.multilingual_languages:
             started = time.perf_counter()

@@ -13,13 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import chromadb
 import numpy as np
-from chromadb.config import Settings as ChromaSettings
 
 from shopagent.db import catalog, schema
 from shopagent.db.connection import Connection, redact
-from shopagent.retrieval.chroma import SPACE, ChromaStore
+from shopagent.retrieval.chroma import SPACE, ChromaStore, chroma_client
 from shopagent.settings import Settings
 
 TOLERANCE = 1e-6
@@ -55,17 +53,18 @@ class Plan:
 def open_chroma(settings: Settings) -> ChromaStore:
     """The existing cosine-space collection (never creates one); MigrationError otherwise."""
     path, name = settings.chroma_persist_dir, settings.chroma_collection
-    if not path.is_dir():
+    if settings.chroma_host is None and not path.is_dir():
         raise MigrationError(f"Chroma directory {path} does not exist")
-    client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+    where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(path)
     try:
+        client = chroma_client(settings)
         collection = client.get_collection(name)
     except Exception as exc:  # noqa: BLE001 - chromadb's not-found type changed across releases
-        raise MigrationError(f"Chroma collection {name!r} not found in {path}: {exc}") from exc
+        raise MigrationError(f"Chroma collection {name!r} not found in {where}: {exc}") from exc
     space = (collection.metadata or {}).get("hnsw:space", "l2")
     if space != SPACE:
         raise MigrationError(f"Chroma collection {name!r} uses space {space!r}, not {SPACE!r}")
-    return ChromaStore(path, name)
+    return ChromaStore(client, name)
 
 
 def preflight(conn: Connection, settings: Settings, model: str, dim: int) -> dict[str, Any]:

@@ -12,10 +12,12 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from shopagent.db import catalog, schema, writes
+from shopagent.db import catalog, writes
 from shopagent.db.connection import Connection
+from shopagent.db.schema import DEFAULT_BUILD, DEFAULT_INDEX, IndexBuild, VectorIndexSpec
 from shopagent.db.writes import ProductRow
 from shopagent.embeddings.text import EMBEDDING_VERSION
+from shopagent.ingest.bulk import deferred_search_indexes
 from shopagent.ingest.reader import CatalogError, normalise
 from shopagent.ingest.summary import RunSummary
 
@@ -63,20 +65,19 @@ def ingest(
     force: bool = False,
     on_batch: BatchHook | None = None,
     progress: Callable[[int], object] | None = None,
+    index: VectorIndexSpec = DEFAULT_INDEX,
+    build: IndexBuild = DEFAULT_BUILD,
 ) -> IngestSummary:
     """Upsert `records`, embedding only new or changed products (all of them with `force`).
 
     `on_batch` receives each batch's newly embedded rows just before the batch commits (to keep other
-    stores in step).
+    stores in step). `index` and `build` say how the search indexes are rebuilt after an initial load.
     """
     summary = IngestSummary()
     started = time.perf_counter()
-    if catalog.product_count(conn) == 0:
-        schema.drop_vector_index(conn)  # initial load: index once at the end, not row by row
-    try:
+    # Initial load: the search indexes are built once at the end, not row by row (and rebuilt after a killed one).
+    with deferred_search_indexes(conn, index, build, defer=catalog.product_count(conn) == 0):
         _ingest_batches(conn, embeddings, model_name, records, summary, batch_size, force, on_batch, progress)
-    finally:
-        schema.ensure_vector_index(conn)  # also rebuilds it after a killed initial load
     if summary.inserted or summary.updated:
         writes.analyze(conn)
     summary.seconds = time.perf_counter() - started

@@ -1,6 +1,8 @@
 """Retrieval backends behind one protocol: pgvector, PostgreSQL full text and Chroma.
 
-Each backend answers `search(query) -> list[ProductView]` (best first) and is traced as a LangSmith
+Each backend answers `search(query) -> list[ProductView]`, best first by its own measure (cosine similarity for the
+vector stores, `ts_rank` for full text) and never with a non-finite one, whatever is stored (`domain.ranked`); it is
+traced as a LangSmith
 `retriever` run named `<backend>_search` with its figures (k, threshold, filters, count, similarities,
 latency). A backend that cannot answer raises `BackendUnavailable` carrying a typed `FallbackReason`;
 deciding what to do about it is the strategies' job, not the backends'.
@@ -9,6 +11,7 @@ deciding what to do about it is the strategies' job, not the backends'.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +25,7 @@ from psycopg_pool import PoolTimeout
 
 from shopagent.db import catalog
 from shopagent.db.connection import Connection, Pool
-from shopagent.domain import FallbackReason, ProductView, SearchFilters, figures
+from shopagent.domain import FallbackReason, ProductView, RankKey, SearchFilters, figures, ranked
 from shopagent.observability.tracing import annotate
 from shopagent.retrieval.chroma import ChromaStore
 from shopagent.settings import Backend
@@ -74,6 +77,8 @@ class RetrievalBackend:
     failures: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error, PoolTimeout)
     # Database errors can quote connection details: only their type is reported.
     quote_errors: ClassVar[bool] = False
+    # What the backend ranks by.
+    rank_key: ClassVar[RankKey] = "similarity"
 
     def __init__(self) -> None:
         """Bind the traced entry point under this backend's run name."""
@@ -89,7 +94,7 @@ class RetrievalBackend:
         """Search, timing it and recording its figures on the current run."""
         started = time.perf_counter()
         try:
-            products = self._run(query)
+            products = ranked(self._run(query), self.rank_key)
         except BackendUnavailable:
             raise
         except self.failures as exc:
@@ -131,10 +136,17 @@ class PgVectorBackend(PostgresBackend):
 
     name = "pgvector"
 
+    def __init__(self, pool: Pool | None, *, halfvec: bool = False):
+        """`halfvec`: the HNSW index is built on half-precision vectors (HNSW_HALFVEC), so queries order by them."""
+        super().__init__(pool)
+        self.halfvec = halfvec
+
     def _run(self, query: Query) -> list[ProductView]:
         """Vector search in PostgreSQL."""
         with self.connection() as conn:
-            return catalog.vector_search(conn, query.vector, query.k, query.filters, query.threshold)
+            return catalog.vector_search(
+                conn, query.vector, query.k, query.filters, query.threshold, halfvec=self.halfvec
+            )
 
     def rows(self, ids: list[str]) -> list[ProductView]:
         """Products by id with their detail fields (unknown ids skipped)."""
@@ -150,7 +162,13 @@ class PgVectorBackend(PostgresBackend):
             if not source:
                 return None, None, []
             vector = catalog.get_embeddings(conn, [product_id]).get(product_id)
-            return source[0], vector, catalog.neighbours_with_vectors(conn, product_id, k, filters)
+            if vector is None:
+                return source[0], None, []
+            return (
+                source[0],
+                vector,
+                catalog.neighbours_with_vectors(conn, product_id, vector, k, filters, halfvec=self.halfvec),
+            )
 
     def rerank_texts(self, ids: list[str]) -> dict[str, str]:
         """id -> "name. brand. first bullet" (what the reranker reads); empty when the database cannot answer."""
@@ -171,7 +189,7 @@ class PgVectorBackend(PostgresBackend):
         except BackendUnavailable:
             return {}
         q = np.asarray(vector, dtype=np.float32)
-        return {pid: float(v @ q) for pid, v in stored.items()}
+        return {pid: sim for pid, v in stored.items() if (sim := cosine(v, q)) is not None}
 
 
 class MultilingualBackend(PostgresBackend):
@@ -190,11 +208,17 @@ class FullTextBackend(PostgresBackend):
     """PostgreSQL weighted full-text search (name A, brand/category B, colour/bullets C, description D)."""
 
     name = "fulltext"
+    rank_key = "score"
+
+    def __init__(self, pool: Pool | None, *, candidates: int | None = catalog.FULLTEXT_CANDIDATES):
+        """`candidates`: rows ranked per widening step (FULLTEXT_CANDIDATES; None: all, for exact references)."""
+        super().__init__(pool)
+        self.candidates = candidates
 
     def _run(self, query: Query) -> list[ProductView]:
         """Full-text search in PostgreSQL."""
         with self.connection() as conn:
-            return catalog.fulltext_search(conn, query.text, query.k, query.filters)
+            return catalog.fulltext_search(conn, query.text, query.k, query.filters, self.candidates)
 
 
 class ChromaBackend(RetrievalBackend):
@@ -225,3 +249,13 @@ class ChromaBackend(RetrievalBackend):
         except self.failures as exc:
             raise BackendUnavailable(FallbackReason(self.name, "unavailable", type(exc).__name__)) from exc
         return [self.store.view(pid, got[pid]["metadata"]) for pid in ids if pid in got]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Cosine similarity of two vectors (in float64); None when it is undefined (a zero vector) or not finite."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    norms = float(np.linalg.norm(a64)) * float(np.linalg.norm(b64))
+    if norms == 0.0 or not math.isfinite(norms):
+        return None
+    sim = float(a64 @ b64) / norms
+    return sim if math.isfinite(sim) else None

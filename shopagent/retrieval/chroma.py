@@ -1,4 +1,5 @@
-"""Chroma mirror of the catalog (langchain-chroma over a persistent, offline client, cosine space).
+"""Chroma mirror of the catalog (langchain-chroma, cosine space) over an embedded persistent client, or over
+Chroma's client/server mode (`chroma run`) when CHROMA_HOST is set.
 
 Same ids and vectors as PostgreSQL; filterable fields as metadata. Chroma returns cosine
 *distance* in this collection's space, converted here to similarity = 1 - distance so every
@@ -8,12 +9,14 @@ backend reports the same scale.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import chromadb
 import numpy as np
+from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
@@ -30,16 +33,30 @@ SPACE = "cosine"
 _OVERFETCH = 4
 
 
-class ChromaStore:
-    """A persistent Chroma collection holding product vectors and filterable metadata."""
-
-    def __init__(self, persist_dir: Path, collection: str, embeddings: Embeddings | None = None):
-        """Open (or create) the collection; no telemetry, no network."""
-        persist_dir.mkdir(parents=True, exist_ok=True)
-        self.client = chromadb.PersistentClient(
-            path=str(persist_dir),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+def chroma_client(settings: Settings) -> ClientAPI:
+    """An HTTP client of the Chroma server at CHROMA_HOST:CHROMA_PORT, else the embedded persistent client in
+    CHROMA_PERSIST_DIR. No telemetry either way."""
+    if settings.chroma_host:
+        return chromadb.HttpClient(
+            host=settings.chroma_host, port=settings.chroma_port, settings=ChromaSettings(anonymized_telemetry=False)
         )
+    return persistent_client(settings.chroma_persist_dir)
+
+
+def persistent_client(persist_dir: Path) -> ClientAPI:
+    """The embedded client storing in `persist_dir` (created if missing)."""
+    persist_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(persist_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+class ChromaStore:
+    """A Chroma collection holding product vectors and filterable metadata."""
+
+    def __init__(self, where: Path | ClientAPI, collection: str, embeddings: Embeddings | None = None):
+        """Open (or create) the collection in a directory (embedded) or through a client (a server's, say)."""
+        self.client = persistent_client(where) if isinstance(where, Path) else where
         self.vectorstore = Chroma(
             client=self.client,
             collection_name=collection,
@@ -56,8 +73,8 @@ class ChromaStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> ChromaStore:
-        """The store configured by CHROMA_PERSIST_DIR / CHROMA_COLLECTION."""
-        return cls(settings.chroma_persist_dir, settings.chroma_collection, embeddings)
+        """The store configured by CHROMA_HOST / CHROMA_PORT or CHROMA_PERSIST_DIR, and CHROMA_COLLECTION."""
+        return cls(chroma_client(settings), settings.chroma_collection, embeddings)
 
     # ------------------------------------------------------------ writes
 
@@ -168,6 +185,8 @@ class ChromaStore:
             for pid, found, dist in zip(res["ids"][0], metadatas[0], distances[0], strict=True):
                 meta: dict[str, Any] = dict(found or {})
                 sim = distance_to_similarity(float(dist))
+                if not math.isfinite(sim):
+                    continue  # a zero or broken stored vector has no cosine similarity
                 if threshold is not None and sim < threshold:
                     below_threshold = True  # results come nearest first: the rest are below too
                     break

@@ -84,7 +84,7 @@ class HybridSearch:
             query = Query(request.native or request.text, native, request.filters, n)
             multilingual = self._timed("multilingual", timings, reasons, self.multilingual, query)
         if reasons:
-            note_fallback("hybrid", dense_backend if dense else "none", reasons)
+            note_fallback("hybrid", dense_backend, reasons)
         fused = self._fuse(vector, dense, lexical, multilingual, depth, floor, request.filters.exclude_terms)
         if self._reranks(request) and len(fused) > 1:
             started = time.perf_counter()
@@ -94,7 +94,7 @@ class HybridSearch:
                 log.warning("results not reranked: %s", exc)
             timings["rerank"] = round((time.perf_counter() - started) * 1000, 2)
         products = fused[:k]
-        backend: Backend = "hybrid" if lexical or multilingual else (dense_backend if dense else "none")
+        backend: Backend = "hybrid" if lexical or multilingual else dense_backend
         weak = bool(products) and all((p["similarity"] or 0.0) < threshold for p in products)
         return SearchResult(products, "hybrid", backend, reasons, weak_matches=weak, timings_ms=timings)
 

@@ -75,8 +75,8 @@ class ProductSearch:
         """Hold long-lived clients; nothing here connects per call."""
         self.settings = settings
         self.embeddings = embeddings
-        self.pgvector = PgVectorBackend(pool)
-        self.fulltext = FullTextBackend(pool)
+        self.pgvector = PgVectorBackend(pool, halfvec=settings.hnsw_halfvec)
+        self.fulltext = FullTextBackend(pool, candidates=settings.fulltext_candidates)
         self.chroma = ChromaBackend(chroma)
         ml_backend = MultilingualBackend(pool)
         self.hybrid = HybridSearch(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -17,7 +16,6 @@ from agent.api.schemas import (
     FeedbackResponse,
     SessionRequest,
 )
-from agent.api.sessions import SessionForbiddenError
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
@@ -29,63 +27,69 @@ def _check_length(body: ChatRequest, chat: Chat) -> None:
         raise HTTPException(422, detail=f"message is longer than max_message_chars ({limit} characters)")
 
 
-def _forbidden() -> HTTPException:
-    """403 for another user's session."""
-    return HTTPException(403, detail="this session belongs to another user")
-
-
 def _owned(chat: Chat, user_id: str, session_id: str) -> None:
-    """404 for an unknown session, 403 for another user's."""
-    try:
-        if not chat.sessions.check(user_id, session_id):
-            raise HTTPException(404, detail="unknown session")
-    except SessionForbiddenError:
-        raise _forbidden() from None
+    """404 for an unknown session (403 for another user's: SessionForbiddenError)."""
+    if not chat.sessions.check(user_id, session_id):
+        raise HTTPException(404, detail="unknown session")
 
 
-@router.post("/message", response_model=ChatResponse)
+# Statuses every turn endpoint can answer besides 200 and 422 (see agent.api.errors).
+TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The session belongs to another user."},
+    409: {
+        "description": "An earlier message of this session is still being answered after TURN_WAIT_TIMEOUT_S "
+        "(turns of a session run one at a time, in order); retry after `Retry-After` seconds."
+    },
+}
+
+
+@router.post("/message", response_model=ChatResponse, responses=TURN_RESPONSES)
 def chat_message(body: ChatRequest, chat: Chat) -> ChatResponse:
-    """Send a message; get the answer, the products it shows and how they were retrieved."""
+    """Send a message; get the answer, the products it shows and how they were retrieved. Messages of one session
+    are answered one at a time, in order. With the database down the answer comes from Chroma without the
+    conversation's memory (notice `memory_unavailable`)."""
     _check_length(body, chat)
-    try:
-        return chat.chat(body)
-    except SessionForbiddenError:
-        raise _forbidden() from None
+    return chat.chat(body)
 
 
-@router.post("/message/stream")
+@router.post("/message/stream", responses=TURN_RESPONSES)
 def chat_stream(body: ChatRequest, chat: Chat) -> EventSourceResponse:
     """Same as /message, as server-sent events: `progress` per graph step, then `final` (or `error`)."""
     _check_length(body, chat)
-    session_id = body.session_id or uuid.uuid4().hex
-    try:
-        chat.sessions.claim(body.user_id, session_id)
-    except SessionForbiddenError:
-        raise _forbidden() from None
-    return EventSourceResponse(chat.stream(body, session_id))
+    return EventSourceResponse(chat.stream(body))
+
+
+# What needs the conversation memory answers 503 while the database is down.
+MEMORY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The database is unavailable; retry after `Retry-After` seconds."}
+}
 
 
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
     status_code=202,
-    responses={404: {"description": "Tracing is on but `run_id` is not a turn this server traced (recently)."}},
+    responses={
+        404: {"description": "Tracing is on but `run_id` is not a turn this service traced (in the last 30 days)."},
+        **MEMORY_RESPONSES,
+    },
 )
 def chat_feedback(body: FeedbackRequest, chat: Chat) -> FeedbackResponse:
     """Rate an answer: attach the user's `score` (0 = bad .. 1 = good) and optional `comment` to the
     LangSmith run of the turn (`run_id` from the chat response), as feedback key `user_score`.
 
     202 `{"recorded": true}`: queued for LangSmith (sent in the background). 202 `{"recorded": false}`:
-    tracing is off, nothing is stored. 404: tracing is on but the run id is not a turn this server process
-    traced (the last 10,000 turns are remembered). 422: malformed run id, score outside [0, 1], comment
-    over 2,000 characters. Comments are scrubbed of secrets, and hidden when LANGSMITH_HIDE_INPUTS is on."""
+    tracing is off, nothing is stored. 404: tracing is on but the run id is not a turn this service traced
+    (any worker; run ids are kept in PostgreSQL for 30 days; turns answered while the database was down are not
+    kept). 422: malformed run id, score outside [0, 1], comment over 2,000 characters. Comments are scrubbed of
+    secrets, and hidden when LANGSMITH_HIDE_INPUTS is on."""
     result = chat.feedback(body)
     if result is None:
-        raise HTTPException(404, detail="unknown run_id: not a turn traced by this server")
+        raise HTTPException(404, detail="unknown run_id: not a turn traced by this service")
     return result
 
 
-@router.get("/history")
+@router.get("/history", responses=MEMORY_RESPONSES)
 def chat_history(
     chat: Chat,
     user_id: Annotated[str, Query(min_length=1, max_length=200, pattern=ID_PATTERN)],
@@ -96,14 +100,14 @@ def chat_history(
     return {"session_id": session_id, "messages": chat.history(user_id, session_id)}
 
 
-@router.delete("/session")
+@router.delete("/session", responses=MEMORY_RESPONSES)
 def delete_session(
     chat: Chat,
     body: SessionRequest | None = None,
     user_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
     session_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
 ) -> dict[str, Any]:
-    """Delete one of the user's sessions (JSON body or query parameters)."""
+    """Delete one of the user's sessions (JSON body or query parameters), after its turn in flight if any."""
     if body is None:
         if not user_id or not session_id:
             raise HTTPException(422, detail="user_id and session_id are required (body or query)")
