@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test install browser load serve chat lint bench eval studio clean
+.PHONY: run test install browser load serve chat llm lint bench eval studio clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ serve: $(STAMP)
 
 chat: $(STAMP)
 	$(BIN)/shopagent chat
+
+## A real local chat model: llama.cpp's server (OpenAI API at http://127.0.0.1:$LLM_PORT/v1, default 8080).
+## First run builds it (~10 CPU-min) and assembles the weights into ~/.cache/shopagent (LLM_MODEL=
+## qwen2.5-coder-0.5b: smaller; LLM_THREADS=1 when other work shares the 2 cores). See docs/readme/llm.md.
+llm: $(STAMP)
+	$(BIN)/shopagent llm-serve --model $${LLM_MODEL:-qwen2.5-coder-1.5b} --port $${LLM_PORT:-8080}
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest

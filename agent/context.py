@@ -24,7 +24,7 @@ class Context:
     mmr_lambda: float = field(
         default=0.6, metadata={"description": "Similar products: 1 = pure similarity, 0 = pure diversity."}
     )
-    use_llm: bool = field(default=True, metadata={"description": "Use the Ollama chat model when one is configured."})
+    use_llm: bool = field(default=True, metadata={"description": "Use the LLM brain when a chat model is configured."})
     memory: bool = field(
         default=True,
         metadata={

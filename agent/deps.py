@@ -4,6 +4,7 @@ tools and the optional chat model. Built lazily on first use (never at import), 
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -25,7 +26,7 @@ class AgentDeps:
     """Long-lived dependencies of the agent; derived data is computed once, on first use."""
 
     def __init__(self, services: Services, chat_model: BaseChatModel | None = None, *, use_settings_llm: bool = True):
-        """`chat_model` wins; otherwise ChatOllama when the settings configure one (and `use_settings_llm`)."""
+        """`chat_model` wins; otherwise the settings' chat model when they configure one (and `use_settings_llm`)."""
         self.services = services
         self._chat_model = chat_model
         self._use_settings_llm = use_settings_llm
@@ -36,10 +37,25 @@ class AgentDeps:
         return self.services.vocabulary
 
     def warm_up(self) -> None:
-        """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models."""
+        """Load what the first turn would otherwise wait for: the vocabulary, the examples, the language models;
+        and, in the background (a slow local model must not hold start-up), the chat model's prompt cache."""
         _ = self.vocabulary, self.intent_examples
         language.warm_up()
         self.services.warm_up()
+        if self.chat_model is not None:
+            threading.Thread(target=self.warm_up_llm, name="llm-warm-up", daemon=True).start()
+
+    def warm_up_llm(self) -> None:
+        """One request with the fixed prompt and the tool schemas (see `agent.llm.turn.warm_up`); a failure is
+        only logged: the first turn then falls back as any other would."""
+        from agent.llm.turn import warm_up
+
+        if self.chat_model is None:
+            return
+        try:
+            warm_up(self.chat_model, self.tools)
+        except Exception as exc:  # noqa: BLE001 - a warm-up never fails start-up
+            log.warning("chat model warm-up failed: %s: %s", type(exc).__name__, exc)
 
     @cached_property
     def intent_examples(self) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +82,7 @@ class AgentDeps:
         if self._chat_model is not None:
             return self._chat_model
         if self._use_settings_llm and self.services.settings.llm_enabled:
-            from agent.llm import make_chat_model  # local import: only the LLM path needs langchain-ollama
+            from agent.llm.providers import make_chat_model  # only the LLM path needs the provider clients
 
             return make_chat_model(self.services.settings)
         return None
@@ -98,10 +114,9 @@ class AgentDeps:
         elif not settings.llm_enabled:
             out["llm"] = {"status": "disabled", "brain": "deterministic"}
         else:
-            from agent.llm import ollama_reachable
+            from agent.llm.providers import llm_health
 
-            ok, detail = ollama_reachable(settings)
-            out["llm"] = {"status": "ok" if ok else "down", "model": settings.ollama_chat_model, "detail": detail}
+            out["llm"] = llm_health(settings)
         return out
 
 

@@ -4,6 +4,7 @@ of `shopagent.evals.conversations`; optionally record the run as a LangSmith exp
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, cast
 
@@ -20,7 +21,16 @@ from agent.deps import AgentDeps
 from agent.graph import build_graph
 from agent.state import InputState, State, TurnResult
 from shopagent.db import catalog
-from shopagent.evals.conversations import EVALUATORS, KnownIds, langsmith_evaluators, mean, score_conversation
+from shopagent.domain import ProductView
+from shopagent.evals.conversations import (
+    EVALUATORS,
+    KnownIds,
+    action,
+    brain_summary,
+    langsmith_evaluators,
+    mean,
+    score_conversation,
+)
 from shopagent.evals.experiments import record_conversation_experiment
 from shopagent.services import Services
 from shopagent.settings import Settings
@@ -28,19 +38,29 @@ from shopagent.settings import Settings
 AgentGraph = CompiledStateGraph[State, Context, InputState, State]
 
 
-def make_graph(services: Services) -> AgentGraph:
-    """The agent over `services`, with an in-memory checkpointer (conversations are not kept)."""
-    return build_graph(InMemorySaver(), AgentDeps(services))
+def make_graph(services: Services, context: Context) -> AgentGraph:
+    """The agent over `services`, with an in-memory checkpointer (conversations are not kept); a chat model the
+    run uses is warmed up first, so the first turn is not measured with a cold prompt cache."""
+    deps = AgentDeps(services)
+    if context.use_llm:
+        deps.warm_up_llm()
+    return build_graph(InMemorySaver(), deps)
 
 
 def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: Context) -> list[dict[str, Any]]:
-    """Send each turn in one fresh thread; what each answer showed and said."""
+    """Send each turn in one fresh thread; what each answer showed and said, which brain wrote it, how long the
+    turn took, and the products it knew (its results and the screen before it: what the answer may cite)."""
     config: RunnableConfig = {"configurable": {"thread_id": f"eval-{conversation['id']}-{uuid.uuid4().hex[:8]}"}}
     turns = []
+    screen: list[ProductView] = []
     for turn in conversation["turns"]:
+        started = time.perf_counter()
         state = cast(State, graph.invoke({"messages": [HumanMessage(turn["message"])]}, config, context=context))
+        latency = time.perf_counter() - started
         result = state.get("result") or TurnResult()
         shown = turn_products(state)
+        known = [*screen, *shown, *(result.get("products") or []), *([result["source"]] if "source" in result else [])]
+        screen = list(state.get("shown") or [])
         turns.append(
             {
                 "message": turn["message"],
@@ -51,6 +71,14 @@ def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: C
                 "shown_names": [p.get("name") or "" for p in shown] + [p.get("brand") or "" for p in shown],
                 "result_ids": [p["product_id"] for p in result.get("products") or []],
                 "brain": state.get("brain"),
+                "action": action(result.get("kind")),
+                "llm_fallback": state.get("llm_fallback"),
+                "llm_fallback_reason": state.get("llm_fallback_reason"),
+                "llm_calls": state.get("llm_calls") or [],
+                "latency_s": round(latency, 3),
+                "known_products": [
+                    {"product_id": p["product_id"], "name": p["name"], "price": p.get("price")} for p in known
+                ],
                 "strategy": result.get("strategy"),
                 "fallback_reason": result.get("fallback_reason"),
                 "filters": result.get("filters") or {},
@@ -74,7 +102,7 @@ def catalog_checker(services: Services) -> KnownIds:
 
 def evaluate_local(services: Services, conversations: list[dict[str, Any]], context: Context) -> dict[str, Any]:
     """Run and score every conversation; per-turn rows, per-conversation means and overall means."""
-    graph, known = make_graph(services), catalog_checker(services)
+    graph, known = make_graph(services, context), catalog_checker(services)
     rows, per_conversation = [], {}
     for conv in tqdm(conversations, desc="conversations", unit="conv"):
         with langsmith.tracing_context(enabled=False):  # a local run is not a trace (the experiment is)
@@ -97,23 +125,37 @@ def evaluate_local(services: Services, conversations: list[dict[str, Any]], cont
     summary["turns_scored"] = {key: sum(r[key] is not None for r in rows) for key in EVALUATORS}
     summary["conversations"] = len(conversations)
     summary["turns"] = len(rows)
+    summary["brain"] = brain_summary(rows)
     return {"summary": summary, "conversations": per_conversation, "turns": rows}
 
 
 def run_settings(settings: Settings, services: Services, context: Context) -> dict[str, Any]:
-    """What the run used: strategy and models."""
-    return {
+    """What the run used: strategy, models and the LLM brain's limits."""
+    llm = settings.llm_enabled and context.use_llm
+    out: dict[str, Any] = {
         "strategy": context.strategy or settings.product_search_strategy,
         "embedding_model": services.embedding_model,
-        "chat_model": settings.ollama_chat_model if settings.llm_enabled else "offline",
+        "brain": "llm" if llm else "offline",
+        "chat_model": settings.llm_model if llm else "offline",
     }
+    if llm:
+        out.update(
+            llm_provider=settings.llm_provider,
+            llm_base_url=settings.llm_url,
+            llm_turn_budget_s=settings.llm_turn_budget_s,
+            llm_read_timeout_s=settings.llm_read_timeout_s,
+            llm_max_tokens=settings.llm_max_tokens,
+            llm_stream=settings.llm_stream,
+            llm_tool_rounds=settings.llm_tool_rounds,
+        )
+    return out
 
 
 def record_experiment(
     settings: Settings, services: Services, conversations: list[dict[str, Any]], context: Context
 ) -> dict[str, Any]:
     """Upload the conversations as a dataset (once) and run them as an experiment; names and mean scores."""
-    graph = make_graph(services)
+    graph = make_graph(services, context)
 
     def target(inputs: dict[str, Any]) -> dict[str, Any]:
         """Run one conversation through the agent (its graph runs are traced under this run)."""

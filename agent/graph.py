@@ -39,7 +39,7 @@ def build_graph(
     builder.add_node("respond", nodes.respond)
     builder.add_edge(START, "understand")
     builder.add_conditional_edges("understand", nodes.route_brain, ["llm_agent", *ACTIONS])
-    builder.add_conditional_edges("llm_agent", nodes.route_after_llm, [*ACTIONS, END])
+    builder.add_conditional_edges("llm_agent", nodes.route_after_llm, [*ACTIONS, "respond", END])
     for name in ACTIONS:
         builder.add_edge(name, "respond")
     builder.add_edge("respond", END)

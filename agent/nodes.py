@@ -18,11 +18,12 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from agent import llm, prompts
+from agent import prompts
 from agent.context import Context
 from agent.deps import AgentDeps
+from agent.llm.turn import LLMFallback, ToolRun, TurnLimits, run_turn
 from agent.rendering import render
-from agent.state import State, TurnResult, turn_result
+from agent.state import ResultKind, State, TurnResult, turn_result
 from shopagent.domain import ProductView, SearchFilters, SearchOptions, SearchRequest, updated
 from shopagent.observability.tracing import add_tags, annotate
 from shopagent.understanding import understand
@@ -31,6 +32,13 @@ from tools.products import ToolResult
 log = logging.getLogger(__name__)
 
 Action = Literal["search", "details", "compare", "similar", "chat"]
+# What a turn's result is, by the tool that produced it (the LLM brain's results are rendered like the rules').
+TOOL_RESULT_KINDS: dict[str, ResultKind] = {
+    "search_products": "search",
+    "similar_products": "similar",
+    "product_details": "details",
+    "compare_products": "compare",
+}
 
 
 def last_user_text(state: State) -> str:
@@ -55,13 +63,13 @@ def as_shown(result: ToolResult, shown: list[ProductView]) -> ToolResult:
 
 def with_notes(answer: str, lang: str, result: TurnResult, state: State, context: Context) -> str:
     """The answer followed by what the shopper should know about how it was made: the catalog database was
-    unavailable (results from the backup index), the conversation's memory is unavailable, the LLM failed."""
+    unavailable (results from the backup index), the conversation's memory is unavailable. (A fallback from the
+    LLM brain adds its own note, `prompts.fallback_note`, in `respond`.)"""
     notes = [
         key
         for key, applies in (
             ("search_degraded", result.get("degraded")),
             ("memory_unavailable", not context.memory),
-            ("llm_unavailable", state.get("llm_fallback_reason")),
         )
         if applies
     ]
@@ -100,7 +108,9 @@ class AgentNodes:
             "result": {},
             "answer": "",
             "brain": "rules",
+            "llm_fallback": None,
             "llm_fallback_reason": None,
+            "llm_calls": [],
         }
 
     def route_brain(self, state: State, runtime: Runtime[Context]) -> Literal["llm_agent", Action]:
@@ -120,33 +130,55 @@ class AgentNodes:
             case _:
                 return "chat"
 
-    def route_after_llm(self, state: State) -> Literal[Action, "__end__"]:
-        """Done when the LLM answered; otherwise the deterministic action for the intent."""
-        return "__end__" if state.get("answer") else self.route_intent(state)
+    def route_after_llm(self, state: State) -> Literal[Action, "respond", "__end__"]:
+        """Done when the LLM answered; its tool results without a usable answer are rendered by `respond` when they
+        found products; otherwise (no call, or a call that found nothing: a small model asking for the details of a
+        product that is not on screen) the deterministic action for the intent answers the turn."""
+        if state.get("answer"):
+            return "__end__"
+        result = state.get("result") or {}
+        return "respond" if result.get("kind") and result.get("products") else self.route_intent(state)
 
     # ------------------------------------------------------------ LLM brain
 
     def llm_agent(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Let the chat model call tools and answer; on failure record why and leave the answer empty."""
+        """Let the chat model call tools and answer. When its answer can't be used, record why (visibly) and keep
+        the tool results it fetched for the offline rendering; with none, the rules brain answers the turn."""
         deps = self._deps()
+        if (model := deps.chat_model) is None:
+            raise RuntimeError("llm_agent runs only with a chat model (see route_brain)")
         try:
-            out = llm.run_turn(deps.chat_model, list(deps.tools.values()), state)  # type: ignore[arg-type]
-        except llm.LLMUnavailable as exc:
-            log.warning("LLM unavailable, falling back to the deterministic brain: %s", exc)
-            annotate(llm_fallback_reason=str(exc))
-            return {"llm_fallback_reason": str(exc)}
-        update: dict[str, Any] = {"brain": "llm"}
+            out = run_turn(model, deps.tools, state, TurnLimits.from_settings(deps.services.settings))
+        except LLMFallback as fallback:
+            log.warning("LLM answer not used, the offline brain answers: %s", fallback.reason)
+            annotate(brain="rules", llm_fallback=fallback.kind, llm_fallback_reason=fallback.reason,
+                     tool_calls=[c["tool"] for c in fallback.calls])  # fmt: skip
+            add_tags(f"llm_fallback:{fallback.kind}")
+            update = self.llm_results(fallback.runs, state)
+            return {**update, "llm_fallback": fallback.kind, "llm_fallback_reason": fallback.reason,
+                    "llm_calls": fallback.calls}  # fmt: skip
+        annotate(brain="llm", tool_calls=[c["tool"] for c in out.calls])
+        update = self.llm_results(out.runs, state)
         lang = state.get("language") or "en"
-        for name, args, result in out.tool_results:
-            if name in ("search_products", "similar_products") and result.get("products"):
-                update["shown"] = with_reasons(result["products"], lang)
-                update["result"] = turn_result("search" if name == "search_products" else "similar", result)
-            if name == "search_products":
-                filters = SearchFilters.from_dict(result.get("filters"))
-                update["search"] = SearchRequest(result.get("query") or str(args.get("query", "")), filters, lang)
         answer = with_notes(out.answer, lang, update.get("result") or TurnResult(), state, runtime.context)
-        annotate(brain="llm", tool_calls=[n for n, _, _ in out.tool_results])
-        return {**update, "answer": answer, "messages": [AIMessage(answer)]}
+        return {**update, "answer": answer, "brain": "llm", "messages": [AIMessage(answer)], "llm_calls": out.calls}
+
+    @staticmethod
+    def llm_results(runs: list[ToolRun], state: State) -> dict[str, Any]:
+        """The state update from the LLM's tool results: the products on screen, the search, this turn's result
+        (the last one with products, else the first)."""
+        update: dict[str, Any] = {}
+        lang = state.get("language") or "en"
+        for run in runs:
+            result = run.result
+            if run.name in ("search_products", "similar_products") and result.get("products"):
+                update["shown"] = with_reasons(result["products"], lang)
+            if result.get("products") or "result" not in update:
+                update["result"] = turn_result(TOOL_RESULT_KINDS[run.name], result)
+            if run.name == "search_products":
+                filters = SearchFilters.from_dict(result.get("filters"))
+                update["search"] = SearchRequest(result.get("query") or str(run.args.get("query", "")), filters, lang)
+        return update
 
     # ------------------------------------------------------------ deterministic actions
 
@@ -245,7 +277,10 @@ class AgentNodes:
         """The deterministic answer from templates, in the user's language."""
         lang = state.get("language") or "en"
         result = state.get("result") or TurnResult()
-        answer = with_notes(render(result, state, lang), lang, result, state, runtime.context)
+        answer = render(result, state, lang)
+        if kind := state.get("llm_fallback"):
+            answer = f"{answer}\n{prompts.fallback_note(lang, kind)}"
+        answer = with_notes(answer, lang, result, state, runtime.context)
         annotate(
             kind=result.get("kind", "help"),
             status=result.get("status", "ok"),

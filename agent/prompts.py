@@ -1,6 +1,6 @@
 """Prompts and answer templates (English and Spanish), filled at call time.
 
-The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMPT`.
+The offline brain answers from these templates; the LLM brain gets `SYSTEM_PROMPT` and `TURN_PROMPT`.
 """
 
 from __future__ import annotations
@@ -8,20 +8,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. You can search products, give details of \
-a product, compare products and find similar ones, using the tools. Rules:
-- Answer ONLY from tool results; never invent products, prices or features. If a price is missing, say it is unknown.
-- Refer to products by their number in the list you show, with name and price.
-- Products on screen right now (number. product_id | name | price):
-{shown}
-- For "the second one", "compare 1 and 3", "more like the first" use the product_id of those numbers.
-- Previous search: {search_text!r} with filters {filters}. For "cheaper", "only <brand>", "without X" search again \
-with the previous query plus the new filters.
+# The same for every turn (and first in every request, so a local server's prompt cache keeps it with the tool
+# schemas after it: re-reading them costs a minute on a small CPU); what changes per turn is in TURN_PROMPT.
+SYSTEM_PROMPT = """You are a shopping assistant for an online catalog. Use the tools to search products, give \
+details of products, compare products and find similar ones. Rules:
+- For every request for products, call search_products (query in English product words, prices in US dollars).
+- Answer ONLY from tool results and the products on screen; never invent products, prices, ids or features. If a \
+price is missing, say it is unknown.
+- For "the second one", "compare 1 and 3", "more like the first" use the product_id of those numbers on screen.
+- For "cheaper", "only <brand>", "without X" search again with the previous query plus the new filters.
+- In the answer, list products as "n. name - $price" with the exact names and prices of the results; no product ids.
 - If results are marked weak_matches, say they are weaker matches.
 - A product with active: false, or listed as unavailable or unknown, has been discontinued: say it is no longer \
 available and never recommend it.
-- If the request is not about shopping, say politely what you can do.
-- Reply in {language_name}, briefly."""
+- If the request is not about shopping, say politely what you can do."""
+
+# Sent as a system message right before the shopper's latest message ({screen}: SCREEN_PROMPT or nothing).
+TURN_PROMPT = "{screen}Reply in {language_name}, briefly."
+SCREEN_PROMPT = """Products on screen from the search {search_text!r} {filters} (number. product_id | name | price):
+{shown}
+"""
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
@@ -84,6 +90,10 @@ T: dict[str, dict[str, str]] = {
         "filters_categories": "in {value}",
         "filters_in_stock": "in stock",
         "llm_unavailable": "(The language model is unavailable; I answered with the built-in assistant.)",
+        "llm_slow": "(The language model took too long; I answered with the built-in assistant.)",
+        "llm_unusable": "(The language model's reply could not be used; I answered with the built-in assistant.)",
+        "llm_ungrounded": "(The language model's answer named products or prices that are not in the results, so "
+        "the built-in assistant listed the results instead.)",
         "search_degraded": "(The main product database is unavailable right now: these results come from the backup "
         "index and may be less complete.)",
         "memory_unavailable": "(Our conversation's memory is unavailable right now: I can't see your earlier "
@@ -149,6 +159,10 @@ T: dict[str, dict[str, str]] = {
         "filters_categories": "en {value}",
         "filters_in_stock": "disponibles",
         "llm_unavailable": "(El modelo de lenguaje no está disponible; respondí con el asistente integrado.)",
+        "llm_slow": "(El modelo de lenguaje tardó demasiado; respondí con el asistente integrado.)",
+        "llm_unusable": "(No se pudo usar la respuesta del modelo de lenguaje; respondí con el asistente integrado.)",
+        "llm_ungrounded": "(La respuesta del modelo de lenguaje nombraba productos o precios que no están en los "
+        "resultados; el asistente integrado los listó en su lugar.)",
         "search_degraded": "(La base de datos principal de productos no está disponible ahora: estos resultados "
         "vienen del índice de respaldo y pueden ser menos completos.)",
         "memory_unavailable": "(La memoria de nuestra conversación no está disponible ahora: no veo tus mensajes "
@@ -163,6 +177,22 @@ _COLOUR_ES = {
     "pink": "rosa", "gray": "gris", "brown": "café", "tan": "beige", "beige": "beige", "purple": "morado",
     "orange": "naranja", "silver": "plateado", "gold": "dorado", "navy": "azul marino",
 }  # fmt: skip
+
+
+# The note an answer carries when the LLM brain's answer was not used, by why (agent.state.FallbackKind).
+_FALLBACK_NOTES = {
+    "unavailable": "llm_unavailable",
+    "timeout": "llm_slow",
+    "budget": "llm_slow",
+    "malformed_call": "llm_unusable",
+    "no_answer": "llm_unusable",
+    "ungrounded": "llm_ungrounded",
+}
+
+
+def fallback_note(lang: str, kind: str) -> str:
+    """What the shopper is told when the offline brain answered instead of the LLM."""
+    return t(lang, _FALLBACK_NOTES.get(kind, "llm_unavailable"))
 
 
 def colour_name(lang: str, colour: str) -> str:

@@ -18,6 +18,10 @@ from shopagent.understanding.intent import Intent
 from tools.products import ToolResult
 
 ResultKind = Literal["search", "refine", "details", "compare", "similar", "greeting", "help", "out_of_scope"]
+# Why the LLM brain's answer was not used: the server failed (unavailable), a request or the whole turn ran out of
+# time (timeout, budget), the model's tool call was unusable (malformed_call), it gave no answer after the tool
+# results (no_answer), or its answer named products, ids or prices not in the results (ungrounded).
+FallbackKind = Literal["unavailable", "timeout", "budget", "malformed_call", "no_answer", "ungrounded"]
 
 
 class TurnResult(ToolResult, total=False):
@@ -31,6 +35,16 @@ class TurnResult(ToolResult, total=False):
 def turn_result(kind: ResultKind, result: ToolResult | None = None, **extra: Any) -> TurnResult:
     """A tool result (or none) as this turn's result of the given kind."""
     return cast(TurnResult, {**(result or {}), **extra, "kind": kind})
+
+
+class ToolCallRecord(TypedDict):
+    """One tool call the LLM made this turn, valid or not (traces and the evaluation's tool-call validity)."""
+
+    round: int
+    tool: str
+    args: dict[str, Any]
+    format: Literal["native", "json_fenced", "json_bare"]
+    error: str | None
 
 
 class InputState(TypedDict):
@@ -53,4 +67,6 @@ class State(InputState, total=False):
     result: TurnResult
     answer: str
     brain: Literal["rules", "llm"]
+    llm_fallback: FallbackKind | None
     llm_fallback_reason: str | None
+    llm_calls: list[ToolCallRecord]

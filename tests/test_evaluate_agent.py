@@ -73,16 +73,25 @@ def test_conversations_are_scored(
         ("ugg-es", "compare"),
     ]
     assert [r["relevant_shown"] for r in rows] == [1.0, None, 1.0, None]
-    assert all(r["language_match"] == r["no_hallucinated_ids"] == r["intent_match"] == 1.0 for r in rows)
+    assert all(r["language_match"] == r["no_hallucinated_ids"] == r["no_hallucinated_prices"] == 1.0 for r in rows)
+    assert all(r["intent_match"] == r["action_match"] == 1.0 for r in rows)
+    assert [r["action"] for r in rows] == ["search", "details", "search", "compare"]
+    assert all(r["brain"] == "rules" and r["latency_s"] > 0 and r["known_products"] for r in rows)
     assert len(rows[0]["shown_ids"]) == 5 and len(rows[1]["result_ids"]) == 1 and len(rows[3]["result_ids"]) == 2
     assert rows[3]["answer"].startswith("Comparación")
     assert report["summary"]["turns_scored"] == {
         "relevant_shown": 2,
         "language_match": 4,
         "no_hallucinated_ids": 4,
+        "no_hallucinated_prices": 4,
         "intent_match": 4,
+        "action_match": 4,
         "filters_match": 0,
     }
+    brain = report["summary"]["brain"]
+    assert brain["turns"] == 4 and brain["llm_answers"] == 0 and brain["tool_calls"] == 0
+    assert brain["fallbacks"] == {} and brain["tool_call_validity"] is None
+    assert 0 < brain["latency_p50_s"] <= brain["latency_p95_s"]
     assert report["conversations"]["ugg-es"]["relevant_shown"] == 1.0
     table = evaluate_agent.to_table(report)
     assert "ugg-es" in table and "relevant_shown" in table
@@ -116,10 +125,36 @@ def test_hallucinated_ids_are_caught(evaluate_agent: SimpleNamespace, services: 
         "shown_names": [],
         "intent": "search",
     }
+    turn |= {"message": "water bottle under 20 dollars", "action": "search", "filters": {}}
+    turn["known_products"] = [{"product_id": real, "name": "Kids Water Bottle", "price": 14.0}]
     scores = evaluate_agent.turn_scores(turn, {}, "en", known)
     assert scores["no_hallucinated_ids"] == 0.0 and scores["unknown_ids"] == ["B0FAKE0000"]
-    turn["answer"] = f"Try {real}."
-    assert evaluate_agent.turn_scores(turn, {}, "en", known)["no_hallucinated_ids"] == 1.0
+    turn["answer"] = f"Try {real}, $14.00 (under $20)."
+    scores = evaluate_agent.turn_scores(turn, {}, "en", known)
+    assert scores["no_hallucinated_ids"] == scores["no_hallucinated_prices"] == 1.0
+    turn["answer"] = "Try the Kids Water Bottle at $12.99."
+    scores = evaluate_agent.turn_scores(turn, {}, "en", known)
+    assert scores["no_hallucinated_prices"] == 0.0 and scores["unknown_prices"] == [12.99]
+
+
+def test_single_turn_queries_and_brain_summary(evaluate_agent: SimpleNamespace, queries, labels) -> None:
+    """Dev-split queries become "I'm looking for <query>" conversations expecting an Exact product; the brain
+    summary counts LLM answers, fallbacks by kind and valid tool calls."""
+    convs = evaluate_agent.query_conversations(queries, labels, ["q013", "q999"])
+    assert [c["id"] for c in convs] == ["query-q013"]
+    (turn,) = convs[0]["turns"]
+    assert turn["message"] == f"I'm looking for {queries['q013']}"
+    assert turn["expect"] == {"relevant_product_ids": grade3(labels, "q013"), "intent": "search"}
+    call = {"round": 1, "tool": "search_products", "args": {}, "format": "json_fenced", "error": None}
+    rows = [
+        {"brain": "llm", "llm_fallback": None, "llm_calls": [call], "latency_s": 10.0},
+        {"brain": "rules", "llm_fallback": "no_answer", "llm_calls": [call, {**call, "error": "x"}], "latency_s": 30.0},
+        {"brain": "rules", "llm_fallback": "malformed_call", "llm_calls": [{**call, "error": "y"}], "latency_s": 20.0},
+    ]
+    summary = evaluate_agent.brain_summary(rows)
+    assert summary["llm_answers"] == 1 and summary["fallbacks"] == {"no_answer": 1, "malformed_call": 1}
+    assert (summary["tool_calls"], summary["tool_calls_valid"], summary["tool_call_validity"]) == (4, 2, 0.5)
+    assert summary["latency_p50_s"] == 20.0 and summary["call_formats"] == {"json_fenced": 4}
 
 
 def test_answer_language(evaluate_agent: SimpleNamespace) -> None:

@@ -10,7 +10,8 @@ from shopagent.settings import STRATEGIES, Settings
 
 def test_defaults_without_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """With nothing set: hybrid strategy, pgvector on, embedded database, no LLM."""
-    for var in ("PRODUCT_SEARCH_STRATEGY", "USE_PGVECTOR", "DATABASE_URL", "OLLAMA_BASE_URL", "OLLAMA_CHAT_MODEL"):
+    for var in ("PRODUCT_SEARCH_STRATEGY", "USE_PGVECTOR", "DATABASE_URL", "OLLAMA_BASE_URL", "OLLAMA_CHAT_MODEL",
+                "LLM_MODEL", "LLM_BASE_URL"):  # fmt: skip
         monkeypatch.delenv(var, raising=False)
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert s.product_search_strategy == "hybrid" and s.product_search_strategy in STRATEGIES
@@ -38,6 +39,45 @@ def test_database_url_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.database_url is not None and s.database_url.get_secret_value() == dsn
     assert "hunter2-secret" not in repr(s) and "hunter2-secret" not in str(s)
     assert "hunter2-secret" not in s.model_dump_json()
+
+
+LLM_VARS = ("LLM_PROVIDER", "LLM_BASE_URL", "LLM_MODEL", "LLM_API_KEY", "LLM_READ_TIMEOUT_S", "OLLAMA_BASE_URL",
+            "OLLAMA_CHAT_MODEL", "OLLAMA_TIMEOUT_S")  # fmt: skip
+
+
+def test_llm_provider_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLM_* configure the LLM brain: an OpenAI-compatible server with a secret key; the OpenAI provider without
+    a base URL means the hosted API, enabled only with a key."""
+    for var in LLM_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_MODEL", "qwen2.5-coder-1.5b")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.llm_url is None and s.llm_enabled is False
+    monkeypatch.setenv("LLM_API_KEY", "sk-very-secret")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.llm_enabled and "sk-very-secret" not in repr(s) and "sk-very-secret" not in s.model_dump_json()
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:8080/v1")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.llm_url == "http://127.0.0.1:8080/v1" and s.llm_enabled
+    monkeypatch.setenv("LLM_PROVIDER", "anthropic")
+    with pytest.raises(ValidationError, match="llm_provider"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_old_ollama_names_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OLLAMA_BASE_URL / OLLAMA_CHAT_MODEL / OLLAMA_TIMEOUT_S configure the Ollama provider as before."""
+    for var in LLM_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:11434")
+    monkeypatch.setenv("OLLAMA_CHAT_MODEL", "llama3.1")
+    monkeypatch.setenv("OLLAMA_TIMEOUT_S", "12")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.llm_provider, s.llm_url, s.llm_model, s.llm_read_timeout_s) == (
+        "ollama", "http://127.0.0.1:11434", "llama3.1", 12.0)  # fmt: skip
+    assert s.llm_enabled and s.ollama_timeout_s == 12.0  # the embeddings' timeout too
+    monkeypatch.setenv("LLM_BASE_URL", "http://gpu-box:11434")
+    assert Settings(_env_file=None).llm_url == "http://gpu-box:11434"  # type: ignore[call-arg]
 
 
 def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:

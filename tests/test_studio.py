@@ -35,6 +35,9 @@ def studio(loaded_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         LANGGRAPH_NO_VERSION_CHECK="true",
         LANGSMITH_TRACING="false",
         HF_HUB_OFFLINE="1",
+        OLLAMA_BASE_URL="",
+        OLLAMA_CHAT_MODEL="",
+        LLM_MODEL="",
     )
     log = Path(tmp_path_factory.mktemp("studio")) / "langgraph-dev.log"
     cli = Path(sys.executable).parent / "langgraph"

@@ -158,6 +158,7 @@ class ChatService:
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             intent=state.get("intent"),
             brain=state.get("brain"),
+            llm_fallback=state.get("llm_fallback"),
             llm_fallback_reason=state.get("llm_fallback_reason"),
             weak_matches=bool(searched and result.get("weak_matches")),
             notices=notices(state, searched, memory),
@@ -240,6 +241,7 @@ class ChatService:
             "fallback": bool(response.fallback_reason),
             "weak_matches": response.weak_matches if searched else None,
             "brain": response.brain,
+            "llm_fallback": response.llm_fallback,
             "latency_ms": response.latency_ms,
         }
 

@@ -55,7 +55,9 @@ class ChatResponse(BaseModel):
 
     `products` are those the answer is about (the list shown, or the ones detailed/compared); `notices` are
     codes a client may show calmly: `weak_matches`, `served_by_chroma`, `fallback`, `llm_unavailable`,
-    `memory_unavailable` (the database is down: this turn neither saw nor saved the conversation)."""
+    `memory_unavailable` (the database is down: this turn neither saw nor saved the conversation). When the LLM
+    brain's answer was not used, `llm_fallback` says why (unavailable, timeout, budget, malformed_call, no_answer,
+    ungrounded) and `llm_fallback_reason` in detail; the answer then comes from the offline brain."""
 
     response: str
     products: list[ProductView]
@@ -67,6 +69,7 @@ class ChatResponse(BaseModel):
     latency_ms: float
     intent: str | None = None
     brain: str | None = None
+    llm_fallback: str | None = None
     llm_fallback_reason: str | None = None
     weak_matches: bool = False
     notices: list[str] = Field(default_factory=list)

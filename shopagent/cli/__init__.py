@@ -5,6 +5,7 @@
     shopagent reindex                                                rebuild the HNSW index with the HNSW_* settings
     shopagent search "QUERY" [--k 10] [--strategy NAME] [--json]     one search
     shopagent serve | chat                                           the HTTP API / a terminal chat
+    shopagent llm-serve [--model NAME] [--port P] ...                a local chat model for the LLM brain
     shopagent evaluate | evaluate-agent | calibrate                  quality reports
     shopagent migrate-chroma [--dry-run]                             copy a Chroma collection into pgvector
 

@@ -1,5 +1,5 @@
-"""Agent commands: `serve` (the HTTP API and chat page), `chat` (in the terminal, same graph and memory) and
-`evaluate-agent` (whole conversations through the graph).
+"""Agent commands: `serve` (the HTTP API and chat page), `chat` (in the terminal, same graph and memory),
+`evaluate-agent` (whole conversations through the graph) and `llm-serve` (a local chat model for the LLM brain).
 
 Both `serve` and `chat` trace to LangSmith when LANGSMITH_TRACING=true and LANGSMITH_API_KEY are set (the app's
 lifespan configures the client and flushes it, bounded, at exit); in the terminal chat `/good` and `/bad` rate
@@ -90,34 +90,65 @@ def chat(
 
 def evaluate_agent(
     conversations: Path = typer.Option(PROJECT_ROOT / "data" / "eval" / "conversations.jsonl", "--conversations"),
+    queries: int = typer.Option(
+        0, "--queries", min=0, help="also N single-turn conversations from the dev split ('I'm looking for <query>')"
+    ),
+    split: Path = typer.Option(PROJECT_ROOT / "data" / "eval" / "split.json", "--split", help="query id split"),
+    brain: str = typer.Option("auto", "--brain", help="llm, offline, or auto (llm when one is configured)"),
     output: Path | None = typer.Option(None, "--output", help="write the JSON report here"),
     strategy: str | None = typer.Option(None, "--strategy", help=f"one of {', '.join(STRATEGIES)}"),
     no_langsmith: bool = typer.Option(False, "--no-langsmith", help="don't record a LangSmith experiment"),
 ) -> None:
     """Run whole conversations through the agent and score every turn (relevant product shown, language, no
-    hallucinated ids, intent); with LANGSMITH_API_KEY set, also a LangSmith dataset and experiment."""
+    hallucinated ids or prices, intent, action, filters) and the brain (LLM answers, fallbacks, tool-call validity,
+    latency p50/p95); with LANGSMITH_API_KEY set, also a LangSmith dataset and experiment."""
     from agent.context import Context
     from agent.evaluation import evaluate_local, record_experiment, run_settings
-    from shopagent.evals.conversations import load_conversations, to_table
+    from shopagent.evals.conversations import load_conversations, query_conversations, to_table
+    from shopagent.evals.metrics import load_labels, load_queries
     from shopagent.services import build_services
 
     if strategy is not None and strategy not in STRATEGIES:
         raise typer.BadParameter(f"{strategy!r} is not one of {', '.join(STRATEGIES)}", param_hint="--strategy")
+    if brain not in ("llm", "offline", "auto"):
+        raise typer.BadParameter(f"{brain!r} is not one of llm, offline, auto", param_hint="--brain")
     settings = get_settings()
+    if brain == "llm" and not settings.llm_enabled:
+        raise typer.BadParameter(
+            "no chat model is configured (LLM_PROVIDER, LLM_BASE_URL, LLM_MODEL)", param_hint="--brain"
+        )
     convs = load_conversations(conversations)
+    singles = []
+    if queries:
+        data = PROJECT_ROOT / "data" / "esci-us"
+        dev = json.loads(split.read_text(encoding="utf-8"))["dev"][:queries]
+        singles = query_conversations(load_queries(data / "queries.tsv"), load_labels(data / "labels.tsv"), dev)
     services = build_services(settings)
-    context = Context(strategy=strategy)
+    context = Context(strategy=strategy, use_llm=brain != "offline")
     try:
         report = evaluate_local(services, convs, context)
+        if singles:
+            report["queries"] = evaluate_local(services, singles, context)
         report["settings"] = run_settings(settings, services, context)
         if settings.langsmith_api_key is not None and not no_langsmith:
             report["langsmith"] = record_experiment(settings, services, convs, context)
     finally:
         services.close()
     typer.echo(to_table(report))
+    if singles:
+        typer.echo(f"\nsingle-turn queries (dev split, first {queries}):\n{to_table(report['queries'])}")
     if output:
         output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         typer.echo(f"report written to {output}")
+
+
+def llm_serve(ctx: typer.Context) -> None:
+    """Serve a local chat model (llama.cpp, OpenAI API), building/assembling it into the cache first if needed;
+    arguments go to `python -m shopagent.llm_server` (`shopagent llm-serve --help-server` lists them)."""
+    from shopagent.llm_server import main
+
+    args = ["--help" if arg == "--help-server" else arg for arg in ctx.args]
+    raise typer.Exit(main(args))
 
 
 def register(app: typer.Typer) -> None:
@@ -125,3 +156,4 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("chat")(chat)
     app.command("evaluate-agent")(evaluate_agent)
+    app.command("llm-serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(llm_serve)
