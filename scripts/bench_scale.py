@@ -59,7 +59,6 @@ from shopagent.retrieval.retriever import ProductRetriever
 from shopagent.retrieval.strategies import ProductSearch
 from shopagent.services import Services, prepare_database
 from shopagent.settings import PROJECT_ROOT, Settings, get_settings
-from shopagent.understanding import parse_search
 
 log = logging.getLogger("bench_scale")
 DATA = PROJECT_ROOT / "data" / "esci-us"
@@ -254,7 +253,10 @@ def search_figures(
     queries = list(load_queries(DATA / "queries.tsv").values()) + synthetic.own_queries(
         list(read_catalog(DATA / "products.jsonl.gz")), args.queries_own, args.seed
     )
-    texts = [parse_search(q).text for q in queries]
+    pool = make_pool(settings, dsn)
+    # Parsed as the retriever parses them (the catalog's vocabulary), so hybrid finds its precomputed vectors.
+    understood = Services(settings, embeddings, pool, None, ProductSearch(settings, embeddings, pool, None))
+    texts = [understood.parse(q).text for q in queries]
     qvec = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
     qvec /= np.linalg.norm(qvec, axis=1, keepdims=True)
     exact = ExactSearch(vectors, synthetic.product_id)
@@ -272,7 +274,6 @@ def search_figures(
         "repeat": rep,
         "brand_filter": {"brand": brand, "products": brand_n},
     }
-    pool = make_pool(settings, dsn)
 
     def exact_configure(conn: Connection) -> None:
         configure_search(conn, settings)
