@@ -15,11 +15,13 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from tqdm import tqdm
 
+from agent import prompts
 from agent.api.chat import turn_products
 from agent.context import Context
 from agent.deps import AgentDeps
 from agent.graph import build_graph
 from agent.state import InputState, State, TurnResult
+from shopagent import grounding
 from shopagent.db import catalog
 from shopagent.domain import ProductView
 from shopagent.evals.conversations import (
@@ -47,6 +49,13 @@ def make_graph(services: Services, context: Context) -> AgentGraph:
     return build_graph(InMemorySaver(), deps)
 
 
+def quoted_amounts(products: list[ProductView]) -> list[float]:
+    """Amounts written in the catalog's own text of these products (a details answer quotes "up to a $219
+    value" from a bullet point): not prices the agent made up."""
+    texts = [t for p in products for t in [*(p.get("highlights") or []), p.get("description") or ""] if t]
+    return sorted({a for text in texts for a in grounding.said_amounts(text)})
+
+
 def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: Context) -> list[dict[str, Any]]:
     """Send each turn in one fresh thread; what each answer showed and said, which brain wrote it, how long the
     turn took, and the products it knew (its results and the screen before it: what the answer may cite)."""
@@ -57,6 +66,7 @@ def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: C
         started = time.perf_counter()
         state = cast(State, graph.invoke({"messages": [HumanMessage(turn["message"])]}, config, context=context))
         latency = time.perf_counter() - started
+        answer = state.get("answer") or ""
         result = state.get("result") or TurnResult()
         shown = turn_products(state)
         known = [*screen, *shown, *(result.get("products") or []), *([result["source"]] if "source" in result else [])]
@@ -66,7 +76,7 @@ def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: C
                 "message": turn["message"],
                 "intent": state.get("intent"),
                 "language": state.get("language"),
-                "answer": state.get("answer") or "",
+                "answer": answer,
                 "shown_ids": [p["product_id"] for p in shown],
                 "shown_names": [p.get("name") or "" for p in shown] + [p.get("brand") or "" for p in shown],
                 "result_ids": [p["product_id"] for p in result.get("products") or []],
@@ -79,6 +89,8 @@ def run_conversation(graph: AgentGraph, conversation: dict[str, Any], context: C
                 "known_products": [
                     {"product_id": p["product_id"], "name": p["name"], "price": p.get("price")} for p in known
                 ],
+                "quoted_amounts": quoted_amounts(known),
+                "fixed_texts": [t for t in prompts.fixed_texts(state.get("language") or "en") if t in answer],
                 "strategy": result.get("strategy"),
                 "fallback_reason": result.get("fallback_reason"),
                 "filters": result.get("filters") or {},

@@ -190,6 +190,11 @@ _FALLBACK_NOTES = {
 }
 
 
+def fixed_texts(lang: str) -> list[str]:
+    """The templates of `lang` that take no values (greeting, help, notes): the same words whatever was asked."""
+    return [text for text in T[lang].values() if "{" not in text]
+
+
 def fallback_note(lang: str, kind: str) -> str:
     """What the shopper is told when the offline brain answered instead of the LLM."""
     return t(lang, _FALLBACK_NOTES.get(kind, "llm_unavailable"))

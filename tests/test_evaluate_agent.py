@@ -137,6 +137,28 @@ def test_hallucinated_ids_are_caught(evaluate_agent: SimpleNamespace, services: 
     assert scores["no_hallucinated_prices"] == 0.0 and scores["unknown_prices"] == [12.99]
 
 
+def test_quoted_and_template_amounts_are_not_hallucinated(evaluate_agent: SimpleNamespace, services: Services) -> None:
+    """A details answer quoting a bullet ("up to a $219 value") and the greeting's example ("under $30") state no
+    made-up price, as the offline runs found; the same amounts elsewhere in an answer still fail."""
+    conversation = {
+        "id": "quotes",
+        "language": "en",
+        "turns": [{"message": "hi", "expect": {"intent": "greeting"}}],
+    }
+    row = evaluate_agent.evaluate_local(services, [conversation], Context())["turns"][0]
+    assert "$30" in row["answer"] and row["fixed_texts"] and row["no_hallucinated_prices"] == 1.0
+    known = evaluate_agent.catalog_checker(services)
+    turn = {"message": "tell me more about the first one", "intent": "details", "action": "details", "filters": {}}
+    turn |= {"shown_ids": [], "result_ids": [], "shown_names": []}
+    turn["known_products"] = [{"product_id": "B07NMXMTWM", "name": "Kindle Kids", "price": None}]
+    turn["answer"] = "1. Kindle Kids - price unknown.\n- a 2-year guarantee - up to a $219 value."
+    assert evaluate_agent.turn_scores(turn, {}, "en", known)["unknown_prices"] == [219.0]
+    turn["quoted_amounts"] = [219.0]
+    assert evaluate_agent.turn_scores(turn, {}, "en", known)["no_hallucinated_prices"] == 1.0
+    turn["answer"] = "Leather belts under $30: 1. Kindle Kids."
+    assert evaluate_agent.turn_scores(turn, {}, "en", known)["unknown_prices"] == [30.0]
+
+
 def test_single_turn_queries_and_brain_summary(evaluate_agent: SimpleNamespace, queries, labels) -> None:
     """Dev-split queries become "I'm looking for <query>" conversations expecting an Exact product; the brain
     summary counts LLM answers, fallbacks by kind and valid tool calls."""

@@ -101,12 +101,17 @@ def action(result_kind: str | None) -> str:
 
 def price_problems(turn: Mapping[str, Any]) -> list[float]:
     """Money amounts in the answer that no product the turn knew costs (nor a difference of two, nor an amount
-    the shopper or the filters used)."""
+    the shopper or the filters used, nor one quoted from the products' catalog text); the fixed wording of the
+    offline templates the answer contains (`fixed_texts`: the greeting's "leather belts under $30") is not a claim."""
     known = grounding.known_products(turn.get("known_products") or [])
     filters = turn.get("filters") or {}
     extra = [float(v) for k in ("price_min", "price_max") if (v := filters.get(k)) is not None]
     extra += grounding.said_amounts(turn["message"])
-    return grounding.unsupported_prices(turn["answer"], grounding.allowed_amounts(known, extra))
+    extra += turn.get("quoted_amounts") or []
+    answer = turn["answer"]
+    for fixed in turn.get("fixed_texts") or []:
+        answer = answer.replace(fixed, "")
+    return grounding.unsupported_prices(answer, grounding.allowed_amounts(known, extra))
 
 
 def filters_match(expected: dict[str, Any], got: dict[str, Any]) -> bool:
