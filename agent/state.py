@@ -43,7 +43,7 @@ class ToolCallRecord(TypedDict):
     round: int
     tool: str
     args: dict[str, Any]
-    format: Literal["native", "json_fenced", "json_bare"]
+    format: Literal["native", "json_fenced", "json_bare", "xml_tag"]
     error: str | None
 
 
