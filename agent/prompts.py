@@ -186,6 +186,7 @@ _FALLBACK_NOTES = {
     "budget": "llm_slow",
     "malformed_call": "llm_unusable",
     "no_answer": "llm_unusable",
+    "no_search": "llm_unusable",
     "ungrounded": "llm_ungrounded",
 }
 

@@ -21,7 +21,7 @@ ResultKind = Literal["search", "refine", "details", "compare", "similar", "greet
 # Why the LLM brain's answer was not used: the server failed (unavailable), a request or the whole turn ran out of
 # time (timeout, budget), the model's tool call was unusable (malformed_call), it gave no answer after the tool
 # results (no_answer), or its answer named products, ids or prices not in the results (ungrounded).
-FallbackKind = Literal["unavailable", "timeout", "budget", "malformed_call", "no_answer", "ungrounded"]
+FallbackKind = Literal["unavailable", "timeout", "budget", "malformed_call", "no_answer", "no_search", "ungrounded"]
 
 
 class TurnResult(ToolResult, total=False):
@@ -43,7 +43,7 @@ class ToolCallRecord(TypedDict):
     round: int
     tool: str
     args: dict[str, Any]
-    format: Literal["native", "json_fenced", "json_bare"]
+    format: Literal["native", "json_fenced", "json_bare", "xml_tag"]
     error: str | None
 
 

@@ -208,6 +208,25 @@ def test_answer_step_calling_again_renders_the_results(
 
 
 @pytest.mark.parametrize(
+    ("message", "reply"),
+    [
+        ("a water bottle for my kid", "Sure! What color would you like?"),
+        ("busco una botella de agua para niños", "No tengo productos disponibles para eso."),
+    ],
+)
+def test_a_product_request_answered_without_searching_falls_back(
+    graphs: Callable[..., Any], llm_wire: WireServer, message: str, reply: str
+) -> None:
+    """The small models answer "in black" or "I have nothing" without calling a tool: no tool result backs such an
+    answer, so the offline brain searches and says the model's reply was not used."""
+    llm_wire.script(text(reply))
+    s = conversation(graphs("ollama"))(message)
+    lang = "es" if message.startswith("busco") else "en"
+    assert_fell_back(s, "no_search", lang)
+    assert s["result"]["kind"] == "search" and s["shown"] and reply not in s["answer"]
+
+
+@pytest.mark.parametrize(
     ("tool", "args"),
     [
         ("product_details", {"product_ids": ["B0NOTHERE1"]}),

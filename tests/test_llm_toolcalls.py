@@ -155,3 +155,22 @@ def test_pydantic_validation_error_is_a_malformed_call() -> None:
     with pytest.raises(Exception) as err:
         _Invalid.model_validate({"x": "not a number"})
     assert failure_kind(err.value) == "malformed_call"
+
+
+# Verbatim content of qwen2.5-coder-1.5b on llama-server in `evaluate-agent --brain llm` (issue 13): it was shown to
+# the shopper as the answer, because no call was recognised in it.
+SEEN_1_5B_XML = """<tools>\n  <function name="search_products" arguments='{"query": "pantuflas ugg mujer", "max_price": null, "min_price": null, "brands": null, "colors": null, "exclude_terms": null, "in_stock": null, "k": 5, "strategy": null}'/>\n</tools>"""  # noqa: E501
+
+
+def test_function_tags_are_calls(tools: dict[str, BaseTool]) -> None:
+    """`<function name="..." arguments='{...}'/>` is a call (nulls dropped; an apostrophe inside is no end)."""
+    parsed = parse_reply(reply(SEEN_1_5B_XML), tools)
+    assert [(c.name, c.args, c.format, c.error) for c in parsed.calls] == [
+        ("search_products", {"query": "pantuflas ugg mujer", "k": 5}, "xml_tag", None)
+    ]
+    assert parsed.text == ""
+    content = """<function name="search_products" arguments='{"query": "men's belts"}' />"""
+    (call,) = parse_reply(reply(content), tools).calls
+    assert call.args == {"query": "men's belts"} and call.error is None
+    (bad,) = parse_reply(reply("""<function name="compare" arguments='{}'/>"""), tools).calls
+    assert bad.error is not None and bad.error.startswith("unknown tool")

@@ -3,10 +3,12 @@
 A reply's calls are its native `tool_calls`, or, when it has none, the calls the model wrote as JSON in its
 content: small open models served by llama.cpp (Qwen2.5-Coder 0.5B/1.5B, docs/llm-measurements.md) never emit
 native calls, they write `{"name": ..., "arguments": {...}}` pretty-printed in a ```json fence or as one bare
-line (sometimes the same call twice, or inside `<tool_call>` tags, or in a list). Every JSON value in the content
-is read; objects with a `name` and `arguments` (or `parameters`) are call attempts. A call is valid when it names
-an offered tool and its arguments validate against that tool's LLM-facing schema (`null` meaning "not given",
-unknown keys dropped: injected arguments can never come from the model). Content with no call attempt is text.
+line (sometimes the same call twice, or inside `<tool_call>` tags, or in a list); the 1.5B also writes
+`<tools><function name="search_products" arguments='{...}'/></tools>` (issue 13 evaluation). Every JSON value
+in the content is read, and every such tag; objects with a `name` and `arguments` (or `parameters`) are call
+attempts. A call is valid when it names an offered tool and its arguments validate against that tool's LLM-facing
+schema (`null` meaning "not given", unknown keys dropped: injected arguments can never come from the model).
+Content with no call attempt is text.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
-CallFormat = Literal["native", "json_fenced", "json_bare"]
+CallFormat = Literal["native", "json_fenced", "json_bare", "xml_tag"]
 _FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.S)
 _JSON_START = re.compile(r"[\[{]")
+# <function name="NAME" arguments='{...}'/> (the arguments quoted with either quote; apostrophes inside are fine:
+# the value ends only at a quote followed by the tag's end).
+_XML_CALL = re.compile(
+    r"""<function\s+name\s*=\s*(["'])(?P<name>[^"']+)\1\s+(?:arguments|parameters)\s*=\s*"""
+    r"""(?P<q>["'])(?P<args>.*?)(?P=q)\s*/?>""",
+    re.S,
+)
 _DECODER = json.JSONDecoder()
 
 
@@ -89,6 +98,7 @@ def content_calls(content: str) -> list[tuple[str, Any, CallFormat]]:
             for obj in _call_objects(value):
                 args = obj.get("arguments", obj.get("parameters"))
                 found.append((obj["name"], args, fmt))  # type: ignore[arg-type]
+    found += [(m.group("name"), m.group("args"), "xml_tag") for m in _XML_CALL.finditer(content)]
     unique: dict[str, tuple[str, Any, CallFormat]] = {}
     for name, args, fmt in found:
         unique.setdefault(json.dumps([name, args], sort_keys=True, default=str), (name, args, fmt))

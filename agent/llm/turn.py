@@ -77,6 +77,10 @@ class LLMTurn:
     calls: list[ToolCallRecord] = field(default_factory=list)
 
 
+# Intents (from the shared understanding) whose answer must come from a search or similar-products call.
+SEARCH_INTENTS = frozenset({"search", "refine", "similar"})
+
+
 class LLMFallback(Exception):
     """The LLM's answer can't be used this turn. `runs` holds the tool results fetched before (the offline brain
     renders them), `calls` every call the model made."""
@@ -287,6 +291,10 @@ class _Turn:
             text = parsed.text
         if not text or is_data_dump(text):
             raise LLMFallback("no_answer", "empty answer" if not text else "the answer is data, not words")
+        if not self.runs and self.state.get("intent") in SEARCH_INTENTS:
+            # Small models re-list the old results for "in black" or "under $15", or say there is nothing, without
+            # searching: the understanding knows the message asks for products, and no tool result backs the answer.
+            raise LLMFallback("no_search", "the model answered a request for products without searching")
         if problems := grounding_problems(text, self.state, self.runs):
             raise LLMFallback("ungrounded", "; ".join(problems[:3]))
         return text
