@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -15,10 +15,12 @@ from agent.api.chat import make_checkpointer
 from agent.context import Context
 from agent.deps import AgentDeps
 from agent.graph import build_graph
+from shopagent.domain import ProductView, SearchFilters
 from shopagent.matching import name_is_excluded
 from shopagent.services import Services
 from tests.conftest import run_search
 from tools import ProductTools, make_tools
+from tools.products import match_reason
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +181,18 @@ def test_similar_products_are_diverse(services: Services) -> None:
     assert len(pure) == len(diverse) == 5
     assert [p["product_id"] for p in pure] != [p["product_id"] for p in diverse]
     assert all("shared_terms" in p["why"] for p in diverse)
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "terms"),
+    [
+        ("headphones wireless", "Wireless Sport Running Headphones, Bluetooth", ["headphones", "wireless"]),
+        ("glass jars", "Ball Glass Jar with Lid", ["glass", "jars"]),
+        ("dress shoes", "Men's Oxford Dress Shoe", ["dress", "shoes"]),
+    ],
+)
+def test_match_reason_shows_the_shoppers_words(query: str, name: str, terms: list[str]) -> None:
+    """Why a product matched names the words as the shopper wrote them: never a stem ("wirele") or a word that
+    lost its "ss" ("gla", "dre"); plurals still match singular names."""
+    product = cast(ProductView, {"product_id": "B0TEST", "name": name, "brand": None, "price": None})
+    assert match_reason(product, query, SearchFilters())["matched_terms"] == terms

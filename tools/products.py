@@ -56,16 +56,24 @@ class ToolResult(TypedDict, total=False):
     mmr_lambda: float
 
 
-def _words(text: str) -> list[str]:
-    """Content words (singular-ish, lower-case), once each, in the order they appear."""
-    words = (w.rstrip("s") for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOP and len(w) > 2)
-    return list(dict.fromkeys(words))
+def _singular(word: str) -> str:
+    """A comparison key: one plural "s" off ("headphones" ~ "headphone"), never from "-ss" ("wireless")."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _words(text: str) -> dict[str, str]:
+    """Content words, lower-case, once each in the order they appear: comparison key -> the word as written."""
+    words = (w for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOP and len(w) > 2)
+    out: dict[str, str] = {}
+    for w in words:
+        out.setdefault(_singular(w), w)
+    return out
 
 
 def match_reason(product: ProductView, query: str, filters: SearchFilters) -> MatchWhy:
-    """Why a product matches: query words in its name, filters it satisfies."""
-    name_words = set(_words(product["name"]))
-    why = MatchWhy(matched_terms=[w for w in _words(query) if w in name_words])
+    """Why a product matches: query words in its name (as the shopper wrote them), filters it satisfies."""
+    name_words = _words(product["name"])
+    why = MatchWhy(matched_terms=[w for key, w in _words(query).items() if key in name_words])
     if filters.brands and product["brand"]:
         why["brand"] = product["brand"]
     if filters.price_max is not None and product["price"] is not None:
@@ -176,7 +184,7 @@ class ProductTools:
         products = []
         for i in picked:
             p = neighbours[i][0]
-            why = MatchWhy(shared_terms=[w for w in _words(p["name"]) if w in src_words][:4])
+            why = MatchWhy(shared_terms=[w for key, w in _words(p["name"]).items() if key in src_words][:4])
             if p["brand"] and source["brand"] and p["brand"].lower() == source["brand"].lower():
                 why["same_brand"] = p["brand"]
             if p["price"] is not None and source["price"] is not None:
