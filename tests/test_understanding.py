@@ -18,6 +18,7 @@ from shopagent.understanding import Understanding, Vocabulary, parse_search, und
 from shopagent.understanding.numbers import parse_amount, words_to_digits
 from shopagent.understanding.prices import extract_price
 from shopagent.understanding.quantities import UNITS
+from shopagent.understanding.spelling import correct
 
 CASES = PROJECT_ROOT / "data" / "eval" / "understanding_cases.jsonl"
 
@@ -73,6 +74,27 @@ def test_prices_need_evidence_and_quantities_stay(
     for word in kept:
         assert word.lower() in parsed.text.lower(), parsed
     assert not re.search(r"\b(bucks|dollars?|pesos|d[oó]lares)\b|\$", parsed.text, re.I), parsed
+
+
+BOUNDS = [
+    ("USB flash drive with more than 128GB", "usb flash drive 128gb"),
+    ("power bank at least 20000mah", "power bank 20000mah"),
+    ("a velvet sofa under $800 in stock", "velvet sofa"),
+    ("botella de agua de más de 2 litros", "2 litros"),
+    ("dog crate up to 42 inches", "dog crate 42 inches"),
+]
+
+
+@pytest.mark.parametrize(("message", "text"), BOUNDS)
+def test_bounds_before_quantities_and_articles_leave_the_search_text(
+    vocab: Vocabulary, message: str, text: str
+) -> None:
+    """ "with more than 128GB" searches for 128GB (not for "more" and "than"), and is no price; a leading article
+    is not a search word."""
+    parsed = parse_search(message, vocab=vocab)
+    assert text in parsed.text.lower(), parsed
+    assert not re.search(r"\b(more|than|least|hasta|m[aá]s)\b|^(a|an|the)\b", parsed.text, re.I), parsed
+    assert parsed.filters.price_min is None
 
 
 NEGATIONS = [
@@ -188,3 +210,18 @@ def test_cases_file_is_split_for_development() -> None:
     ids = [c["id"] for c in load_cases(Path(CASES))]
     held = [i for i in ids if split(i) == "heldout"]
     assert 0.25 < len(held) / len(ids) < 0.42 and [split(i) for i in ids] == [split(i) for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed"),
+    [
+        ("todler water botle", "toddler water bottle"),
+        ("dog crate", "dog crate"),  # a word, though this catalog sells no crates: never "create"
+        ("hiking boots", "hiking boots"),
+        ("cofee mug", "coffee mug"),
+    ],
+)
+def test_spelling_fixes_typos_but_never_real_words(text: str, fixed: str) -> None:
+    """Unknown words move toward catalog words; English words the catalog lacks are left as written."""
+    catalog = frozenset("toddler water bottle create coffee mug hiking boot hinge".split())
+    assert correct(text, catalog) == fixed

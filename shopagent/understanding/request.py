@@ -16,6 +16,7 @@ from shopagent.understanding.glossary import strip_fillers_es, translate_es
 from shopagent.understanding.language import detect_language
 from shopagent.understanding.negation import extract_negations
 from shopagent.understanding.prices import extract_price
+from shopagent.understanding.quantities import overlaps, quantity_spans
 from shopagent.understanding.spelling import correct
 from shopagent.understanding.vocabulary import Vocabulary
 
@@ -32,6 +33,14 @@ _ES_REQUEST = re.compile(
     re.I,
 )
 _POLITENESS = re.compile(r"\b(please|pls|plz|thanks|thank\s+you|por\s+favor|gracias|porfa)\b", re.I)
+# A bound written before a quantity ("with more than 128GB", "at least 20000mah", "de más de 2 litros"): the
+# quantity stays as a search word, the comparison does not (it would full-text match "more" and "than").
+_BOUND = re.compile(
+    r"\b(?:(?:with|con)\s+)?(?:more\s+than|at\s+least|over|minimum(?:\s+of)?|min|up\s+to|less\s+than|"
+    r"m[aá]s\s+de|al\s+menos|m[ií]nimo(?:\s+de)?|hasta|menos\s+de)\s+(?=\d)",
+    re.I,
+)
+_ARTICLE = re.compile(r"^\s*(?:an?|the)\s+", re.I)
 # Words that cannot end a search (left dangling once a price or a negation is cut out: "leggings with").
 _DANGLING = re.compile(r"(?:\s+\b(?:with|and|or|but|for|in|of|that|which|con|y|o|pero|para|en|de|que)\b)+\s*$", re.I)
 
@@ -43,6 +52,16 @@ def catalog_term(term: str, vocab: Vocabulary) -> str:
         return term
     known = [w for w in term.split() if w.lower() in vocab.words or w.lower().rstrip("s") in vocab.words]
     return " ".join(known) or term
+
+
+def drop_bounds(text: str) -> str:
+    """`text` without the comparison words before its quantities ("with more than 128GB" -> "128GB"); a bound
+    before a bare number (not a quantity) is left alone."""
+    quantities = quantity_spans(text)
+    for m in reversed(list(_BOUND.finditer(text))):
+        if overlaps((m.end(), m.end() + 1), quantities):
+            text = text[: m.start()] + text[m.end() :]
+    return text
 
 
 def clean(text: str) -> str:
@@ -70,7 +89,9 @@ def parse_search(
     rest = negations.text
     in_stock = True if _IN_STOCK.search(rest) else None
     rest = _IN_STOCK.sub(" ", rest)
-    rest = _POLITENESS.sub(" ", _EN_FILLER.sub("", rest))
+    rest = drop_bounds(_POLITENESS.sub(" ", _EN_FILLER.sub("", rest)))
+    if lang == "en":
+        rest = _ARTICLE.sub("", rest)
     terms = negations.terms
     native = clean(_ES_REQUEST.sub("", rest)) if lang == "es" else ""
     if lang == "es":
