@@ -225,3 +225,19 @@ def test_spelling_fixes_typos_but_never_real_words(text: str, fixed: str) -> Non
     """Unknown words move toward catalog words; English words the catalog lacks are left as written."""
     catalog = frozenset("toddler water bottle create coffee mug hiking boot hinge".split())
     assert correct(text, catalog) == fixed
+
+
+@pytest.mark.parametrize(
+    ("message", "english", "not_in"),
+    [
+        ("quiero un juego de sábanas", "set", "game"),
+        ("juego de cuchillos sin bloque", "set knives", "game"),
+        ("juegos de mesa para niños", "board games", "set"),
+        ("un kit de herramientas", "kit tools", "de"),
+    ],
+)
+def test_spanish_set_phrases(message: str, english: str, not_in: str) -> None:
+    """ "juego de X" is a set of X (sheets, knives), "juegos de mesa" are board games: set phrases are translated
+    as phrases before word by word."""
+    text = parse_search(message, language="es").text
+    assert english in text and not re.search(rf"\b{not_in}\b", text), text

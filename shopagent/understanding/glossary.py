@@ -233,8 +233,20 @@ def color_words() -> dict[str, str]:
     return COLOR_WORDS
 
 
+# Set phrases whose words mislead one by one: "juego de sábanas" is a sheet set, not a game.
+_ES_PHRASES = (
+    (re.compile(r"\bjuegos?\s+de\s+mesa\b", re.I), "board games"),
+    (re.compile(r"\bjuegos?\s+de\s+(?:video|vídeo)s?\b", re.I), "video games"),
+    (re.compile(r"\bjuegos?\s+de\b", re.I), "set"),
+    (re.compile(r"\bkits?\s+de\b", re.I), "kit"),
+)
+
+
 def strip_fillers_es(text: str) -> str:
-    """Spanish request words and articles removed ("quiero una botella de agua" -> "botella agua")."""
+    """Set phrases in English, Spanish request words and articles removed ("quiero una botella de agua" ->
+    "botella agua", "juego de cuchillos" -> "set cuchillos")."""
+    for phrase, english in _ES_PHRASES:
+        text = phrase.sub(english, text)
     return _ES_FILLER.sub(" ", text)
 
 
