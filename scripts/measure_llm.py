@@ -18,41 +18,19 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import ValidationError
 
 from shopagent.llm_server import MODEL_NAMES, serve
+from shopagent.services import Services
+from tools import make_tools
 
-
-@tool
-def search_products(
-    query: str,
-    max_price: float | None = None,
-    min_price: float | None = None,
-    brands: list[str] | None = None,
-    colors: list[str] | None = None,
-    exclude_terms: list[str] | None = None,
-    in_stock: bool | None = None,
-    k: int = 5,
-) -> dict[str, Any]:
-    """Search the product catalog.
-
-    Args:
-        query: what the shopper wants, in English product words (e.g. "toddler water bottle").
-        max_price: only products at or below this price (USD).
-        min_price: only products at or above this price (USD).
-        brands: only these brands (exact brand names).
-        colors: only products whose colour contains one of these words.
-        exclude_terms: drop products whose name mentions these (e.g. ["straw"] for "without straw").
-        in_stock: only products in stock.
-        k: how many products to return (1-20).
-    """
-    return {}
+# The product's own search tool (its schema and docstring are what the model sees); it is never run here.
+search_products = next(t for t in make_tools(cast(Services, None)) if t.name == "search_products")
 
 
 SYSTEM = """You are a shopping assistant for an online catalog. Use the search_products tool to find products; \
@@ -117,7 +95,7 @@ def check_args(args: Any, expected: dict[str, Any] | None) -> tuple[bool, bool, 
     if not isinstance(args, dict):
         return False, False, f"args not an object: {args!r}"
     try:
-        search_products.args_schema.model_validate(args)  # type: ignore[union-attr]
+        search_products.tool_call_schema.model_validate(args)  # type: ignore[union-attr]
         valid, detail = True, ""
     except ValidationError as exc:
         valid, detail = False, str(exc).splitlines()[0]
@@ -244,7 +222,7 @@ def judge(rec: dict[str, Any]) -> dict[str, Any]:
                 "correct": expected is None}  # fmt: skip
     args = call["args"] if isinstance(call["args"], dict) else {}
     _, match, _ = check_args(args, expected)
-    schema = search_products.args_schema.model_json_schema()["properties"]  # type: ignore[union-attr]
+    schema = search_products.tool_call_schema.model_json_schema()["properties"]  # type: ignore[union-attr]
     spurious = [k for k in FILTERS if k not in (expected or {}) and args.get(k) not in (None, [], "")]
     extra = [k for k in args if k not in schema]
     correct = expected is not None and call["name"] == "search_products" and match and not spurious and not extra

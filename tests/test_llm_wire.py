@@ -7,14 +7,13 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import llm_wire as wire_module
 import openai
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import tool
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 from llm_wire import (
@@ -32,43 +31,14 @@ from llm_wire import (
     tool_calls,
 )
 
-
-@tool
-def search_products(
-    query: str,
-    max_price: float | None = None,
-    min_price: float | None = None,
-    brands: list[str] | None = None,
-    colors: list[str] | None = None,
-    exclude_terms: list[str] | None = None,
-    in_stock: bool | None = None,
-    k: int = 5,
-) -> dict[str, Any]:
-    """Search the product catalog.
-
-    Args:
-        query: what the shopper wants, in English product words.
-        max_price: only products at or below this price (USD).
-        min_price: only products at or above this price (USD).
-        brands: only these brands.
-        colors: only products in these colours.
-        exclude_terms: drop products whose name mentions these.
-        in_stock: only products in stock.
-        k: how many products to return (1-20).
-    """
-    return {"status": "ok", "products": []}
-
-
-@tool
-def compare_products(product_ids: list[str]) -> dict[str, Any]:
-    """Compare two or more products by product_id."""
-    return {"status": "ok"}
-
+from shopagent.services import Services
+from tools import make_tools
 
 llm_wire_server = wire_module.llm_wire_server  # the shared fixtures
 llm_wire = wire_module.llm_wire
 
-TOOLS = [search_products, compare_products]
+# The product's own tools, as `bind_tools` sends them; they are never run here, so no services are needed.
+TOOLS = [t for t in make_tools(cast(Services, None)) if t.name in ("search_products", "compare_products")]
 PROMPT: list[BaseMessage] = [SystemMessage("You are a shopping assistant."),
                              HumanMessage("I want running shoes under 80 dollars")]  # fmt: skip
 ARGS = {"query": "running shoes", "max_price": 80}

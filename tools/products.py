@@ -180,7 +180,7 @@ class ProductTools:
         if src_vec is None or not neighbours:
             return ToolResult(status="no_results", message="no similar products found", products=[], source=source)
         picked = mmr(src_vec, [v for _, v in neighbours], k, mmr_lambda)
-        src_words = set(_words(source["name"]))
+        src_words = _words(source["name"])
         products = []
         for i in picked:
             p = neighbours[i][0]

@@ -12,11 +12,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shopagent.db.connection import Connection
-from shopagent.db.writes import PRODUCT_COLUMNS, ProductRow, content_changed, upsert_statement
+from shopagent.db.writes import PRODUCT_COLUMNS, ProductRow, content_changed, enqueue_statement, upsert_statement
 
 # The rows an upsert wrote (`w`: id) queued for the Chroma mirror, as `writes.enqueue_for_chroma` does.
-ENQUEUE_WRITTEN = """INSERT INTO chroma_outbox (id, vector) SELECT id, true FROM w
-               ON CONFLICT (id) DO UPDATE SET vector = true, seq = nextval('chroma_outbox_seq'), queued_at = now()"""
+_ENQUEUE_WRITTEN = enqueue_statement("SELECT id, true FROM w")
 
 STAGE = "products_stage"
 # PostgreSQL types of PRODUCT_COLUMNS, in order, for binary COPY.
@@ -114,7 +113,7 @@ def apply_stage(conn: Connection) -> tuple[int, int]:
     columns = sql.SQL(", ").join(sql.Identifier("s", c) for c in PRODUCT_COLUMNS)
     statement = sql.SQL(
         f"""WITH w AS ({{}}),
-           q AS ({ENQUEUE_WRITTEN})
+           q AS ({_ENQUEUE_WRITTEN})
            SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS n FROM w"""
     )
     row = conn.execute(statement.format(upsert_statement(_changed_rows(columns)))).fetchone()

@@ -124,12 +124,17 @@ WHERE EXCLUDED.embedding IS NOT NULL
 RETURNING id, (xmax = 0) AS inserted
 """
 
-# A newer change to a queued id takes a new `seq`, so a mirror that read the older entry does not remove it.
-_ENQUEUE = """
-INSERT INTO chroma_outbox (id, vector) SELECT * FROM unnest(%s::text[], %s::boolean[])
+
+# Queue ids for the Chroma mirror from `rows` (id, vector changed). A newer change to a queued id takes a new `seq`,
+# so a mirror that read the older entry does not remove it.
+def enqueue_statement(rows: str) -> str:
+    """INSERT INTO chroma_outbox from the SELECT `rows` (id, whether the vector changed)."""
+    return f"""INSERT INTO chroma_outbox (id, vector) {rows}
 ON CONFLICT (id) DO UPDATE SET vector = chroma_outbox.vector OR EXCLUDED.vector,
-    seq = nextval('chroma_outbox_seq'), queued_at = now()
-"""
+    seq = nextval('chroma_outbox_seq'), queued_at = now()"""
+
+
+_ENQUEUE = enqueue_statement("SELECT * FROM unnest(%s::text[], %s::boolean[])")
 
 
 def enqueue_for_chroma(conn: Connection, changed: dict[str, bool]) -> None:

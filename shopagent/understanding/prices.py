@@ -32,6 +32,9 @@ _MIN_BEFORE = (
     r"over|above|more\s+than|at\s+least|min(?:imum)?|starting\s+at|m[aá]s\s+de|mayor\s+(?:a|que)|"
     r"por\s+encima\s+de|arriba\s+de|m[ií]nimo\s+de|m[ií]nimo|desde|>=?"
 )
+# Words that bound an amount from above or below: with a currency a price filter; before a quantity ("with more than
+# 128GB") a bound that request.py leaves out of the search text.
+BOUND_BEFORE = rf"{_MAX_BEFORE}|{_MIN_BEFORE}"
 _MAX_AFTER = r"or\s+less|or\s+under|or\s+below|max(?:imum)?|tops|o\s+menos|para\s+abajo|como\s+m[aá]ximo|m[aá]x(?:imo)?"
 _MIN_AFTER = r"or\s+more|or\s+above|and\s+up|and\s+above|\+|o\s+m[aá]s|para\s+arriba|en\s+adelante|como\s+m[ií]nimo"
 _AROUND = r"around|about|approximately|roughly|alrededor\s+de|aproximadamente|cerca\s+de|como\s+de|unos"

@@ -15,7 +15,7 @@ from shopagent.settings import Language
 from shopagent.understanding.glossary import strip_fillers_es, translate_es
 from shopagent.understanding.language import detect_language
 from shopagent.understanding.negation import extract_negations
-from shopagent.understanding.prices import extract_price
+from shopagent.understanding.prices import BOUND_BEFORE, extract_price
 from shopagent.understanding.quantities import overlaps, quantity_spans
 from shopagent.understanding.spelling import correct
 from shopagent.understanding.vocabulary import Vocabulary
@@ -35,11 +35,7 @@ _ES_REQUEST = re.compile(
 _POLITENESS = re.compile(r"\b(please|pls|plz|thanks|thank\s+you|por\s+favor|gracias|porfa)\b", re.I)
 # A bound written before a quantity ("with more than 128GB", "at least 20000mah", "de más de 2 litros"): the
 # quantity stays as a search word, the comparison does not (it would full-text match "more" and "than").
-_BOUND = re.compile(
-    r"\b(?:(?:with|con)\s+)?(?:more\s+than|at\s+least|over|minimum(?:\s+of)?|min|up\s+to|less\s+than|"
-    r"m[aá]s\s+de|al\s+menos|m[ií]nimo(?:\s+de)?|hasta|menos\s+de)\s+(?=\d)",
-    re.I,
-)
+_BOUND = re.compile(rf"\b(?:(?:with|con)\s+)?(?:{BOUND_BEFORE})\s+(?=\d)", re.I)
 _ARTICLE = re.compile(r"^\s*(?:an?|the)\s+", re.I)
 # Words that cannot end a search (left dangling once a price or a negation is cut out: "leggings with").
 _DANGLING = re.compile(r"(?:\s+\b(?:with|and|or|but|for|in|of|that|which|con|y|o|pero|para|en|de|que)\b)+\s*$", re.I)
