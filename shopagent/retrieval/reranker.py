@@ -4,8 +4,9 @@ tokenizers (loading it through sentence-transformers' ONNX backend would downgra
 
 It reads each (query, product) pair together and scores relevance, which the bi-encoders and full text cannot.
 English only: on Spanish queries it lowered nDCG@10 in the measurements (README "Understanding and ranking").
-Product text: name, brand and first bullet, cut at 128 tokens. Measured here (2 shared cores, load ~4): 26-39 ms
-per pair, so 10 pairs cost ~0.3 s a turn; that is why it is off by default (RERANK_TOP_N=0).
+Product text: name, brand and first bullet, cut at 128 tokens. Measured here (2 cores): 16-23 ms per pair at a load
+of ~1.5 (10 pairs 161-187 ms), 26-39 ms at a load of ~4: beyond a 150 ms turn, so it is off by default
+(RERANK_TOP_N=0).
 """
 
 from __future__ import annotations
