@@ -20,7 +20,7 @@ from agent.api.chat import turn_products
 from agent.context import Context
 from agent.deps import AgentDeps
 from agent.graph import build_graph
-from agent.state import InputState, State, TurnResult
+from agent.state import InputState, State, TurnResult, checkpoint_serde
 from shopagent import grounding
 from shopagent.db import catalog
 from shopagent.domain import ProductView
@@ -46,7 +46,7 @@ def make_graph(services: Services, context: Context) -> AgentGraph:
     deps = AgentDeps(services)
     if context.use_llm:
         deps.warm_up_llm()
-    return build_graph(InMemorySaver(), deps)
+    return build_graph(InMemorySaver(serde=checkpoint_serde()), deps)
 
 
 def quoted_amounts(products: list[ProductView]) -> list[float]:

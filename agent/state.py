@@ -1,7 +1,8 @@
 """Graph state: the conversation (messages) plus what the agent showed, so "the second one" resolves.
 
 The Postgres checkpointer stores it per session: products are `ProductView` dicts, the search requests are
-frozen dataclasses (LangGraph allow-lists the state's own types for its serializer).
+frozen dataclasses, which the checkpointer's serializer must allow by name (`checkpoint_serde`): LangGraph warns
+on unlisted types and blocks them in strict mode (LANGGRAPH_STRICT_MSGPACK).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, cast
 
 from langchain_core.messages import AnyMessage
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from shopagent.domain import ProductView, SearchRequest
+from shopagent.domain import ProductView, SearchFilters, SearchRequest
 from shopagent.settings import Language
 from shopagent.understanding.intent import Intent
 from tools.products import ToolResult
@@ -20,8 +22,14 @@ from tools.products import ToolResult
 ResultKind = Literal["search", "refine", "details", "compare", "similar", "greeting", "help", "out_of_scope"]
 # Why the LLM brain's answer was not used: the server failed (unavailable), a request or the whole turn ran out of
 # time (timeout, budget), the model's tool call was unusable (malformed_call), it gave no answer after the tool
-# results (no_answer), or its answer named products, ids or prices not in the results (ungrounded).
+# results (no_answer), it answered a request for products without searching (no_search), or its answer named
+# products, ids or prices not in the results (ungrounded).
 FallbackKind = Literal["unavailable", "timeout", "budget", "malformed_call", "no_answer", "no_search", "ungrounded"]
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """The checkpointers' serializer: LangGraph's, with the state's own dataclasses allowed."""
+    return JsonPlusSerializer(allowed_msgpack_modules=[SearchFilters, SearchRequest])
 
 
 class TurnResult(ToolResult, total=False):

@@ -15,7 +15,8 @@ from agent.api.chat import make_checkpointer
 from agent.context import Context
 from agent.deps import AgentDeps
 from agent.graph import build_graph
-from shopagent.domain import ProductView, SearchFilters
+from agent.state import checkpoint_serde
+from shopagent.domain import ProductView, SearchFilters, SearchRequest
 from shopagent.matching import name_is_excluded
 from shopagent.services import Services
 from tests.conftest import run_search
@@ -196,3 +197,20 @@ def test_match_reason_shows_the_shoppers_words(query: str, name: str, terms: lis
     lost its "ss" ("gla", "dre"); plurals still match singular names."""
     product = cast(ProductView, {"product_id": "B0TEST", "name": name, "brand": None, "price": None})
     assert match_reason(product, query, SearchFilters())["matched_terms"] == terms
+
+
+def test_checkpoint_serde_allows_the_state_types(services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    """The state's own dataclasses come back from a checkpoint without LangGraph's "unregistered type" warning
+    (blocked outright under LANGGRAPH_STRICT_MSGPACK), and the API's Postgres checkpointer uses that serializer."""
+    state = {"search": SearchRequest("water bottle", SearchFilters(price_max=20.0, brands=("contigo",)), "en")}
+    serde = checkpoint_serde()
+    with caplog.at_level("WARNING"):
+        assert serde.loads_typed(serde.dumps_typed(state)) == state
+    assert not [r for r in caplog.records if "unregistered type" in r.getMessage()]
+    saver, pool = make_checkpointer(services)
+    assert saver is not None and pool is not None
+    try:
+        assert saver.serde.loads_typed(saver.serde.dumps_typed(state)) == state
+        assert not [r for r in caplog.records if "unregistered type" in r.getMessage()]
+    finally:
+        pool.close()

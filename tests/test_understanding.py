@@ -241,3 +241,19 @@ def test_spanish_set_phrases(message: str, english: str, not_in: str) -> None:
     as phrases before word by word."""
     text = parse_search(message, language="es").text
     assert english in text and not re.search(rf"\b{not_in}\b", text), text
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        ("busco unos audífonos inalámbricos por menos de 50 dólares", "inalámbricos"),
+        ("mochila por menos de 300 pesos", "mochila"),
+        ("zapatos por debajo de 40 dólares", "zapatos"),
+    ],
+)
+def test_no_spanish_connective_left_dangling(message: str, text: str) -> None:
+    """Cutting "menos de 50 dólares" out of "… por menos de 50 dólares" leaves no "por" in the search text or in
+    the words shown back to the shopper."""
+    parsed = parse_search(message, language="es")
+    assert parsed.filters.price_max is not None
+    assert text in parsed.native and not re.search(r"\bpor$", parsed.text) and not re.search(r"\bpor$", parsed.native)

@@ -36,7 +36,7 @@ from agent.api.sessions import SessionStore, TurnLease
 from agent.context import Context
 from agent.deps import AgentDeps
 from agent.graph import build_graph
-from agent.state import InputState, State, TurnResult
+from agent.state import InputState, State, TurnResult, checkpoint_serde
 from shopagent.db import schema
 from shopagent.db.connection import DatabaseUnavailableError, Pool
 from shopagent.domain import ProductView, figures
@@ -58,7 +58,7 @@ def make_checkpointer(services: Services) -> tuple[PostgresSaver | None, Pool | 
     if pool is None or services.pool is None:
         log.error("database unavailable at start-up: turns run without conversation memory")
         return None, None
-    saver = PostgresSaver(pool)
+    saver = PostgresSaver(pool, serde=checkpoint_serde())
     with services.pool.connection() as conn, schema.migration_lock(conn):
         saver.setup()
     return saver, pool

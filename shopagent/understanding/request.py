@@ -38,7 +38,9 @@ _POLITENESS = re.compile(r"\b(please|pls|plz|thanks|thank\s+you|por\s+favor|grac
 _BOUND = re.compile(rf"\b(?:(?:with|con)\s+)?(?:{BOUND_BEFORE})\s+(?=\d)", re.I)
 _ARTICLE = re.compile(r"^\s*(?:an?|the)\s+", re.I)
 # Words that cannot end a search (left dangling once a price or a negation is cut out: "leggings with").
-_DANGLING = re.compile(r"(?:\s+\b(?:with|and|or|but|for|in|of|that|which|con|y|o|pero|para|en|de|que)\b)+\s*$", re.I)
+_DANGLING = re.compile(
+    r"(?:\s+\b(?:with|and|or|but|for|in|of|that|which|con|y|o|pero|para|por|en|de|que)\b)+\s*$", re.I
+)
 
 
 def catalog_term(term: str, vocab: Vocabulary) -> str:
